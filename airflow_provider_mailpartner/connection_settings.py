@@ -1,0 +1,181 @@
+"""Turning an Airflow connection into validated settings, in one place.
+
+Precedence, for every setting: hook argument, then the connection's extra, then the default.
+Everything is checked here, before any request is sent, so a bad connection fails with an
+error that names the connection and the field instead of a stack trace from inside requests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypedDict, cast
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from airflow_provider_mailpartner.exceptions import MailPartnerConfigError
+
+DEFAULT_BASE_URL = "https://api.mailpartner.fr"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_RETRY_BACKOFF = 1.0
+DEFAULT_TIMEZONE = "Europe/Paris"
+RESPONSE_FORMATS = ("json", "xml")
+
+ResponseFormat = Literal["json", "xml"]
+_Fail = Callable[[str], MailPartnerConfigError]
+
+
+class ConnectionExtra(TypedDict, total=False):
+    """The keys a ``mailpartner`` connection's extra may hold."""
+
+    response_format: str
+    timeout: float | int | str
+    max_retries: int | str
+    retry_backoff: float | int | str
+    timezone: str
+    allow_insecure_http: bool | str
+
+
+class HookOverrides(TypedDict, total=False):
+    """Settings a DAG author may pass to the hook; ``None`` means "not given"."""
+
+    response_format: str | None
+    timeout: float | None
+    max_retries: int | None
+    retry_backoff: float | None
+
+
+KNOWN_EXTRA_KEYS = frozenset(ConnectionExtra.__annotations__)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything the client needs to talk to MailPartner, validated."""
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    response_format: ResponseFormat
+    timeout: float
+    max_retries: int
+    retry_backoff: float
+    timezone: ZoneInfo
+
+
+def resolve_settings(
+    *,
+    conn_id: str,
+    host: str | None,
+    port: int | None,
+    password: str | None,
+    extra: Mapping[str, object],
+    overrides: HookOverrides,
+) -> ConnectionSettings:
+    """Merge hook arguments, connection extra and defaults, and validate the result."""
+
+    def pick(name: str, default: object) -> object:
+        given = overrides.get(name)
+        if given is not None:
+            return given
+        stored = extra.get(name)
+        return default if stored in (None, "") else stored
+
+    def fail(what: str) -> MailPartnerConfigError:
+        return MailPartnerConfigError(f"Connection {conn_id!r}: {what}", conn_id=conn_id)
+
+    unknown = sorted(set(extra) - KNOWN_EXTRA_KEYS)
+    if unknown:
+        raise fail(f"unknown extra field(s) {', '.join(map(repr, unknown))}; known: {sorted(KNOWN_EXTRA_KEYS)}")
+    if not password or not password.strip():
+        raise fail("no API key; put the MailPartner API key in the connection's password field")
+
+    response_format = str(pick("response_format", "json")).strip().lower()
+    if response_format not in RESPONSE_FORMATS:
+        raise fail(f"response_format must be one of {RESPONSE_FORMATS}, not {response_format!r}")
+
+    allow_insecure = _as_bool(pick("allow_insecure_http", False))
+    if allow_insecure is None:
+        raise fail("allow_insecure_http must be true or false")
+
+    timezone_name = str(pick("timezone", DEFAULT_TIMEZONE))
+    try:
+        timezone = ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(f"timezone {timezone_name!r} is not a known IANA time zone") from None
+
+    return ConnectionSettings(
+        conn_id=conn_id,
+        base_url=_base_url(host, port, allow_insecure, fail),
+        api_key=password.strip(),
+        response_format=cast(ResponseFormat, response_format),
+        timeout=_number("timeout", pick("timeout", DEFAULT_TIMEOUT), fail, minimum=0.001),
+        max_retries=int(_number("max_retries", pick("max_retries", DEFAULT_MAX_RETRIES), fail, integer=True)),
+        retry_backoff=_number("retry_backoff", pick("retry_backoff", DEFAULT_RETRY_BACKOFF), fail),
+        timezone=timezone,
+    )
+
+
+def _base_url(
+    host: str | None,
+    port: int | None,
+    allow_insecure: bool,
+    fail: _Fail,
+) -> str:
+    raw = (host or "").strip() or DEFAULT_BASE_URL
+    if "://" not in raw:
+        raw = f"https://{raw}"
+    try:
+        parts = urlsplit(raw)
+        hostname = parts.hostname
+        explicit_port = parts.port
+    except ValueError:
+        raise fail(f"host {raw!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise fail(f"host {raw!r} must be an http(s) URL such as {DEFAULT_BASE_URL}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise fail("host must be a plain base URL: no user, query string or fragment")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(hostname):
+        raise fail(
+            f"plain http to {hostname!r} would send the API key unencrypted in the URL; "
+            "use https, or set allow_insecure_http to true in the extra if you really mean it"
+        )
+    netloc = parts.netloc
+    if port and explicit_port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/")
+    path = path.removesuffix("/v1")
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _number(name: str, value: object, fail: _Fail, *, minimum: float = 0.0, integer: bool = False) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number < minimum or (integer and not number.is_integer()):
+        kind = "a whole number" if integer else "a number"
+        raise fail(f"{name} must be {kind} >= {minimum:g}, not {value!r}")
+    return number
+
+
+def _as_bool(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    return None

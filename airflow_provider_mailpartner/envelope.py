@@ -1,0 +1,117 @@
+"""The MailPartner answer envelope, independent of the wire format.
+
+Both parsers (JSON and positional XML) emit the same events; this module names the fields of
+each command (XML carries no names, only positions) and reads the ``success``/``code`` header
+that decides whether an answer can be trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+EventKind = Literal["field", "data", "item"]
+Event = tuple[EventKind, str, object]
+"""``("field", name, value)`` for a whole top-level field, ``("data", name, None)`` where a
+streamed array starts, then ``("item", name, element)`` for each of its elements."""
+
+FieldSpec = str | tuple[str, "Sequence[FieldSpec]"]
+"""A field name, or a name with the names of its positional children (XML nesting)."""
+
+
+class DocumentError(ValueError):
+    """The body is not a well-formed answer; the client reports it as a response error."""
+
+
+def field_event(name: str, value: object) -> Event:
+    return ("field", name, value)
+
+
+def data_event(name: str) -> Event:
+    return ("data", name, None)
+
+
+def item_event(name: str, value: object) -> Event:
+    return ("item", name, value)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One API command: its path, method, and the order of its fields in positional XML."""
+
+    path: str
+    method: Literal["GET", "POST"]
+    fields: Sequence[FieldSpec]
+    stream_field: str | None = None
+
+
+ERROR_FIELDS: Sequence[FieldSpec] = ("success", "code", "message", "error")
+RECORD_FIELDS: Sequence[FieldSpec] = ("id", "email", "createdAt")
+
+LIST = Command("unsubscribe/list", "GET", ("success", "code", "nbData", "data"), stream_field="data")
+ADD = Command("unsubscribe/add", "POST", ("success", "code", "stopId"))
+# The API page's header says POST, every official sample sends GET: GET is what works.
+DELETE = Command("unsubscribe/delete", "GET", ("success", "code"))
+ME = Command(
+    "me",
+    "GET",
+    ("success", "code", ("user", ("username",)), ("credits", ("creditMail", "currency", "balance"))),
+)
+
+
+def spec_name(spec: FieldSpec) -> str:
+    return spec if isinstance(spec, str) else spec[0]
+
+
+def name_positional(values: object, specs: Sequence[FieldSpec]) -> object:
+    """Give positional XML children their JSON names; text and unnamed extras pass through."""
+    if not isinstance(values, list):
+        return values
+    named: dict[str, object] = {}
+    for spec, value in zip(specs, values, strict=False):
+        named[spec_name(spec)] = value if isinstance(spec, str) else name_positional(value, spec[1])
+    return named
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The header every answer carries. ``success`` is None when it is not a boolean."""
+
+    success: bool | None
+    code: int | None
+    message: str | None
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, object]) -> Envelope:
+        return cls(
+            success=_as_bool(fields.get("success")),
+            code=_as_code(fields.get("code")),
+            message=_as_message(fields.get("message")),
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.success is True and self.code == 200
+
+
+def _as_bool(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):  # positional XML: booleans arrive as text
+        return {"true": True, "1": True, "false": False, "0": False, "": False}.get(value.strip().lower())
+    return None
+
+
+def _as_code(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
+        return int(value.strip())
+    return None
+
+
+def _as_message(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip()[:200] or None
+    return None

@@ -1,0 +1,68 @@
+"""Errors raised by the MailPartner provider.
+
+Catch :class:`MailPartnerError` for "anything MailPartner", or a subclass by category. Every
+error carries structured fields (``http_status``, ``code``) so callers never parse the text, and
+every text has already been scrubbed of the API key.
+"""
+
+from __future__ import annotations
+
+from airflow.exceptions import AirflowException
+
+AUTH_ERROR_CODES = frozenset({1, 10, 20, 30, 40, 96})
+"""Envelope codes that mean the key or the account is refused; retrying cannot heal them."""
+
+
+class MailPartnerError(AirflowException):
+    """Base of every error this package raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        code: int | None = None,
+        conn_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.code = code
+        self.conn_id = conn_id
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields must survive pickling (Airflow ships task errors between processes).
+        return (_rebuild, (type(self), self.message, self.http_status, self.code, self.conn_id))
+
+
+def _rebuild(
+    cls: type[MailPartnerError], message: str, http_status: int | None, code: int | None, conn_id: str | None
+) -> MailPartnerError:
+    return cls(message, http_status=http_status, code=code, conn_id=conn_id)
+
+
+class MailPartnerConfigError(MailPartnerError):
+    """The connection cannot be used as configured: no key, bad host, insecure scheme, bad extra."""
+
+
+class MailPartnerAuthError(MailPartnerError):
+    """The API refused the key or the account (codes 1, 10, 20, 30, 40, 96); never retried."""
+
+
+class MailPartnerApiError(MailPartnerError):
+    """The API answered with a well-formed error envelope; ``code`` and ``message`` say which."""
+
+
+class MailPartnerRateLimitError(MailPartnerApiError):
+    """The API kept answering 429 (too many requests) after every retry."""
+
+
+class MailPartnerResponseError(MailPartnerError):
+    """The answer could not be trusted: unparseable, inconsistent, or not what the API sends."""
+
+
+class MailPartnerTransportError(MailPartnerError):
+    """The API could not be reached or stopped answering (connection refused, reset, timeout)."""

@@ -1,0 +1,213 @@
+"""MailPartnerHook: the MailPartner API, configured by one Airflow connection of type ``mailpartner``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from functools import cached_property, partial
+from typing import TypeVar, cast
+
+import requests
+from airflow.exceptions import AirflowNotFoundException
+from airflow.sdk import BaseHook
+
+from airflow_provider_mailpartner.connection_settings import (
+    RESPONSE_FORMATS,
+    ConnectionSettings,
+    HookOverrides,
+    ResponseFormat,
+    resolve_settings,
+)
+from airflow_provider_mailpartner.envelope import ADD, DELETE, LIST, ME
+from airflow_provider_mailpartner.exceptions import MailPartnerConfigError, MailPartnerError, MailPartnerResponseError
+from airflow_provider_mailpartner.records import (
+    Credits,
+    RecordError,
+    Unsubscribe,
+    parse_decimal,
+    parse_int,
+    parse_text,
+    parse_unsubscribe,
+)
+from airflow_provider_mailpartner.redaction import register_secret
+from airflow_provider_mailpartner.transport import MailPartnerClient
+
+ALREADY_LISTED = 3
+
+_T = TypeVar("_T")
+
+
+class MailPartnerHook(BaseHook):
+    """Talks to the MailPartner API with the key stored in an Airflow connection.
+
+    Nothing happens at construction: the connection is read, and the key registered with
+    Airflow's secret masker, on the first call. Settings come from the hook's arguments, then the
+    connection's extra, then the defaults.
+
+    :param mailpartner_conn_id: the ``mailpartner`` connection holding the API key (password).
+    :param response_format: ``json`` or ``xml``; overrides the connection's ``response_format``.
+    :param timeout: seconds; overrides the connection's ``timeout``.
+    :param max_retries: overrides the connection's ``max_retries``.
+    :param retry_backoff: seconds; overrides the connection's ``retry_backoff``.
+    """
+
+    conn_name_attr = "mailpartner_conn_id"
+    default_conn_name = "mailpartner_default"
+    conn_type = "mailpartner"
+    hook_name = "MailPartner"
+
+    def __init__(
+        self,
+        mailpartner_conn_id: str = default_conn_name,
+        *,
+        response_format: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_backoff: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.mailpartner_conn_id = mailpartner_conn_id
+        self._overrides = HookOverrides(
+            response_format=response_format, timeout=timeout, max_retries=max_retries, retry_backoff=retry_backoff
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mailpartner_conn_id={self.mailpartner_conn_id!r})"
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        """The connection's validated settings (read once, on first use)."""
+        try:
+            conn = self.get_connection(self.mailpartner_conn_id)
+        except AirflowNotFoundException:
+            raise MailPartnerConfigError(
+                f"Connection {self.mailpartner_conn_id!r} is not defined; create a connection of type "
+                "'mailpartner' with the API key as its password",
+                conn_id=self.mailpartner_conn_id,
+            ) from None
+        if conn.conn_type and conn.conn_type != self.conn_type:
+            raise MailPartnerConfigError(
+                f"Connection {self.mailpartner_conn_id!r} has type {conn.conn_type!r}, not 'mailpartner'",
+                conn_id=self.mailpartner_conn_id,
+            )
+        try:
+            extra = conn.extra_dejson
+        except Exception:
+            extra = None
+        if not isinstance(extra, dict):
+            raise MailPartnerConfigError(
+                f"Connection {self.mailpartner_conn_id!r}: extra is not a JSON object",
+                conn_id=self.mailpartner_conn_id,
+            )
+        return resolve_settings(
+            conn_id=self.mailpartner_conn_id,
+            host=conn.host,
+            port=conn.port,
+            password=conn.password,
+            extra=extra,
+            overrides=self._overrides,
+        )
+
+    @cached_property
+    def client(self) -> MailPartnerClient:
+        settings = self.settings
+        return MailPartnerClient(settings, register_secret(settings.api_key))
+
+    def get_conn(self) -> requests.Session:
+        """The one ``requests.Session`` every call of this hook goes through."""
+        return self.client.session
+
+    def get_unsubscribes(self, *, response_format: str | None = None) -> list[Unsubscribe]:
+        """The whole unsubscribe list (the API has no paging and no filter)."""
+        return list(self.iter_unsubscribes(response_format=response_format))
+
+    def iter_unsubscribes(self, *, response_format: str | None = None) -> Iterator[Unsubscribe]:
+        """The whole unsubscribe list, one entry at a time, without holding it in memory.
+
+        The answer is downloaded completely (with retries) before the first entry is yielded, but
+        its ``nbData`` count can only be checked at the end: a consumer must treat what it wrote
+        as provisional until the iterator is exhausted without error.
+        """
+        started = time.monotonic()
+        client = self.client
+        convert = partial(parse_unsubscribe, zone=client.settings.timezone)
+        count = 0
+        with client.stream(LIST, self._format(response_format), convert) as entries:
+            for entry in entries:
+                count += 1
+                yield entry
+        self.log.info(
+            "Fetched %d unsubscribes from MailPartner (%s) in %.2f s",
+            count,
+            self.mailpartner_conn_id,
+            time.monotonic() - started,
+        )
+
+    def add_unsubscribe(self, email: str, *, response_format: str | None = None) -> int | None:
+        """Put ``email`` on the unsubscribe list.
+
+        :return: the new entry's id, or None when the address was already listed (code 3): the
+            wanted state holds, so a repeat is harmless.
+        """
+        try:
+            fields = self.client.call(ADD, self._format(response_format), {"email": email.strip()})
+        except MailPartnerError as error:
+            if error.code == ALREADY_LISTED:
+                return None
+            raise
+        return self._field(fields, "stopId", parse_int)
+
+    def delete_unsubscribe(self, unsubscribe_id: int, *, response_format: str | None = None) -> None:
+        """Remove the entry ``unsubscribe_id`` (an id from the list; unknown ids raise code 4)."""
+        self.client.call(DELETE, self._format(response_format), {"id": str(int(unsubscribe_id))})
+
+    def get_credits(self, *, response_format: str | None = None) -> Credits:
+        """The account's remaining credit, from ``GET /v1/me``."""
+        fields = self.client.call(ME, self._format(response_format))
+        user, credits = fields.get("user"), fields.get("credits")
+        if not isinstance(credits, dict):
+            raise self._untrustworthy("'credits' is missing or not an object")
+        return Credits(
+            credit_mail=self._field(credits, "creditMail", parse_int),
+            currency=self._field(credits, "currency", parse_text),
+            balance=self._field(credits, "balance", parse_decimal),
+            username=str(user["username"]) if isinstance(user, dict) and user.get("username") else None,
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap read-only call (``GET /v1/me``); never raises, never shows the key."""
+        try:
+            credits = self.get_credits()
+        except MailPartnerError as error:
+            return False, error.message
+        except Exception as error:  # the UI shows the text: keep it, but scrub it
+            text = f"{type(error).__name__}: {error}"
+            client = self.__dict__.get("client")
+            return False, client.redactor.scrub(text) if client else text
+        return True, (
+            f"Connected to MailPartner at {self.settings.base_url}: {credits.credit_mail} mail credits, "
+            f"balance {credits.balance} {credits.currency}"
+        )
+
+    def _format(self, response_format: str | None) -> ResponseFormat:
+        if response_format is None:
+            return self.settings.response_format
+        chosen = response_format.strip().lower()
+        if chosen not in RESPONSE_FORMATS:
+            raise MailPartnerConfigError(
+                f"response_format must be 'json' or 'xml', not {response_format!r}",
+                conn_id=self.mailpartner_conn_id,
+            )
+        return cast(ResponseFormat, chosen)
+
+    def _field(self, fields: dict[str, object], name: str, parse: Callable[[object, str], _T]) -> _T:
+        try:
+            return parse(fields.get(name), name)
+        except RecordError as exc:
+            raise self._untrustworthy(str(exc)) from None
+
+    def _untrustworthy(self, problem: str) -> MailPartnerError:
+        return MailPartnerResponseError(
+            f"MailPartner connection {self.mailpartner_conn_id!r}: untrustworthy answer: {problem}",
+            conn_id=self.mailpartner_conn_id,
+        )

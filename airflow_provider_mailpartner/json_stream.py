@@ -1,0 +1,133 @@
+"""A streaming reader for MailPartner's JSON envelope, so a million-entry list never sits in memory.
+
+Only the top-level object is walked by hand; every value inside it (each list entry included) is
+decoded by the standard library's C scanner, which keeps this fast. The ``data`` array is
+delivered one element at a time; every other top-level field as a whole value.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterable, Iterator
+
+from airflow_provider_mailpartner.envelope import DocumentError, Event, data_event, field_event, item_event
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+class _Reader:
+    """A window over decoded text that refills itself from the chunk source on demand."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self.buffer = ""
+        self.pos = 0
+        self.eof = False
+
+    def refill(self) -> bool:
+        """Append the next chunk (dropping what was consumed); False at the end of input."""
+        while not self.eof:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                self.eof = True
+                text = self._decode(b"", final=True)
+            else:
+                text = self._decode(chunk, final=False)
+            if text or self.eof:
+                self.buffer = self.buffer[self.pos :] + text
+                self.pos = 0
+                return bool(text)
+        return False
+
+    def _decode(self, chunk: bytes, *, final: bool) -> str:
+        try:
+            return self._utf8.decode(chunk, final)
+        except UnicodeDecodeError as exc:
+            raise DocumentError(f"the JSON answer is not valid UTF-8 ({exc.reason})") from None
+
+    def skip_whitespace(self) -> None:
+        while True:
+            self.pos = _WHITESPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buffer) or not self.refill():
+                return
+
+    def next_char(self) -> str:
+        """Consume and return the next non-white-space character ('' at the end)."""
+        self.skip_whitespace()
+        if self.pos >= len(self.buffer):
+            return ""
+        char = self.buffer[self.pos]
+        self.pos += 1
+        return char
+
+    def peek_char(self) -> str:
+        self.skip_whitespace()
+        return self.buffer[self.pos] if self.pos < len(self.buffer) else ""
+
+    def value(self) -> object:
+        """Decode one JSON value, reading more input while the value may be incomplete."""
+        self.skip_whitespace()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError as exc:
+                if self.refill():
+                    continue
+                raise DocumentError(f"invalid JSON: {exc.msg}") from None
+            except (ValueError, RecursionError) as exc:
+                raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
+            # A number or literal that touches the end of the window may continue in the next chunk.
+            if end >= len(self.buffer) and self.refill():
+                continue
+            self.pos = end
+            return value
+
+    def expect(self, wanted: str, where: str) -> None:
+        found = self.next_char()
+        if found != wanted:
+            raise DocumentError(f"invalid JSON: expected {wanted!r} {where}, found {found or 'end of input'!r}")
+
+
+def json_events(chunks: Iterable[bytes], stream_field: str | None = "data") -> Iterator[Event]:
+    """Events for a top-level JSON object; elements of the ``stream_field`` array one by one."""
+    reader = _Reader(chunks)
+    reader.expect("{", "at the start of the answer")
+    if reader.peek_char() == "}":
+        reader.next_char()
+    else:
+        while True:
+            key = reader.value()
+            if not isinstance(key, str):
+                raise DocumentError("invalid JSON: an object key is not a string")
+            reader.expect(":", f"after key {key[:40]!r}")
+            if key == stream_field and reader.peek_char() == "[":
+                reader.next_char()
+                yield data_event(key)
+                yield from _array_items(reader, key)
+            else:
+                yield field_event(key, reader.value())
+            separator = reader.next_char()
+            if separator == "}":
+                break
+            if separator != ",":
+                raise DocumentError(f"invalid JSON: expected ',' or '}}' after {key[:40]!r}")
+    if reader.next_char():
+        raise DocumentError("invalid JSON: unexpected data after the answer")
+
+
+def _array_items(reader: _Reader, key: str) -> Iterator[Event]:
+    if reader.peek_char() == "]":
+        reader.next_char()
+        return
+    while True:
+        yield item_event(key, reader.value())
+        separator = reader.next_char()
+        if separator == "]":
+            return
+        if separator != ",":
+            raise DocumentError(f"invalid JSON: expected ',' or ']' in {key!r}")

@@ -1,0 +1,345 @@
+"""Fault injection: what can go wrong between a client and MailPartner, on demand.
+
+A :class:`Fault` is a value (a kind plus its parameters) built with one constructor per kind. A
+:class:`FaultPlan` decides which request gets one: faults scripted for the next matching requests
+come first, in order; otherwise, when a rate is set, a seeded :class:`random.Random` picks requests
+and kinds, so a failing run can be replayed. Control endpoints never get a fault.
+
+Some faults stand in for the application's answer (a proxy's 502, a maintenance page, an error
+envelope, a reset before the request is processed): the request has no effect. The others wrap the
+real answer (latency, truncated or malformed body, a reset part-way through the answer, a reset
+with ``processed=True``): the request takes effect and the client may not learn it, which is how
+an ``unsubscribe/add`` retried after a lost answer meets code 3.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Literal, TypedDict
+
+from . import errors, wire
+from .wire import ResponseFormat, WireResponse
+
+FaultKind = Literal[
+    "latency", "http_error", "rate_limited", "envelope_error", "reset", "truncated", "malformed", "html_page"
+]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "latency",
+    "http_error",
+    "rate_limited",
+    "envelope_error",
+    "reset",
+    "truncated",
+    "malformed",
+    "html_page",
+)
+HttpErrorBody = Literal["html", "json"]
+_REPLACING_KINDS = frozenset({"http_error", "rate_limited", "envelope_error", "html_page"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault. Build it with a constructor (``Fault.http_error(503)``...), not directly.
+
+    :param kind: which fault.
+    :param seconds: ``latency``: the delay before the normal answer.
+    :param status: the HTTP status sent (``http_error``, ``rate_limited``, ``envelope_error``).
+    :param code: the envelope code (``rate_limited``, ``envelope_error``).
+    :param message: the envelope message; ``None`` for the sandbox's default.
+    :param retry_after: a ``Retry-After`` header value in seconds, or ``None`` for no header.
+    :param body: ``http_error``: an nginx-style ``html`` page or a ``json`` error envelope.
+    :param after_bytes: ``reset``: how many bytes of the answer go out before the reset.
+    :param processed: ``reset``: whether the request took effect before the connection dropped.
+    :param fraction: ``truncated``: the share of the body sent before closing.
+    """
+
+    kind: FaultKind
+    seconds: float = 0.0
+    status: int = 200
+    code: int | None = None
+    message: str | None = None
+    retry_after: int | None = None
+    body: HttpErrorBody = "html"
+    after_bytes: int = 0
+    processed: bool = False
+    fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        if self.seconds < 0 or self.after_bytes < 0 or (self.retry_after is not None and self.retry_after < 0):
+            raise ValueError("seconds, after_bytes and retry_after must not be negative")
+        if not 0.0 <= self.fraction < 1.0:
+            raise ValueError("fraction must be in [0, 1)")
+        if not 100 <= self.status <= 599:
+            raise ValueError("status must be an HTTP status code")
+        if self.body not in ("html", "json"):
+            raise ValueError("body must be 'html' or 'json'")
+        if self.kind == "reset" and self.after_bytes and not self.processed:
+            object.__setattr__(self, "processed", True)  # part of the answer went out: it was processed
+
+    # -- constructors --------------------------------------------------------------------------
+
+    @classmethod
+    def latency(cls, seconds: float) -> Fault:
+        """Hold the answer back ``seconds``, then send it (a slow network or a busy server).
+
+        The request is processed first: an ``unsubscribe/add`` whose client times out has still
+        taken effect, as it would on a slow real server.
+        """
+        return cls("latency", seconds=seconds)
+
+    @classmethod
+    def http_error(cls, status: int = 503, *, body: HttpErrorBody = "html", retry_after: int | None = None) -> Fault:
+        """Answer with an HTTP error status (500/502/503/504...) instead of the application.
+
+        :param body: ``"html"`` for the page a reverse proxy sends, ``"json"`` for an error envelope
+            whose code is the status.
+        """
+        if not 400 <= status <= 599:
+            raise ValueError("http_error needs a 4xx or 5xx status")
+        return cls("http_error", status=status, body=body, retry_after=retry_after)
+
+    @classmethod
+    def rate_limited(cls, retry_after: int | None = None, *, message: str | None = None) -> Fault:
+        """HTTP 429 with the envelope code 429, with a ``Retry-After`` header when given."""
+        return cls("rate_limited", status=429, code=errors.TOO_MANY_REQUESTS, retry_after=retry_after, message=message)
+
+    @classmethod
+    def envelope_error(cls, code: int, message: str | None = None, *, http_status: int = 200) -> Fault:
+        """An error envelope with any ``code`` (429, 500, an auth code...), by default at HTTP 200."""
+        return cls("envelope_error", status=http_status, code=code, message=message)
+
+    @classmethod
+    def reset(cls, after_bytes: int = 0, *, processed: bool = False) -> Fault:
+        """Drop the connection (TCP reset) without a complete answer.
+
+        :param after_bytes: send this many bytes of the answer (status line, headers, body) first;
+            more than zero implies ``processed``.
+        :param processed: let the request take effect first (the answer is lost, not the request).
+        """
+        return cls("reset", after_bytes=after_bytes, processed=processed)
+
+    @classmethod
+    def truncated(cls, fraction: float = 0.5) -> Fault:
+        """Declare the full Content-Length, send only ``fraction`` of the body, then close."""
+        return cls("truncated", fraction=fraction)
+
+    @classmethod
+    def malformed(cls) -> Fault:
+        """Status 200 and the right Content-Type, but the body is cut in half: invalid JSON or XML."""
+        return cls("malformed")
+
+    @classmethod
+    def html_page(cls) -> Fault:
+        """Status 200 with a ``text/html`` maintenance page, as a captive proxy or a CMS would send."""
+        return cls("html_page")
+
+    # -- behaviour -----------------------------------------------------------------------------
+
+    @property
+    def replaces_answer(self) -> bool:
+        """Whether the fault answers instead of the application (the request has no effect)."""
+        return self.kind in _REPLACING_KINDS or (self.kind == "reset" and not self.processed)
+
+    def answer(self, response_format: ResponseFormat) -> WireResponse:
+        """The response a replacing fault sends (see :attr:`replaces_answer`)."""
+        retry = (("Retry-After", str(self.retry_after)),) if self.retry_after is not None else ()
+        if self.kind == "http_error":
+            if self.body == "json":
+                return wire.error_response(
+                    self.status, self.message, response_format, status=self.status, headers=retry
+                )
+            return wire.html_response(self.status, wire.proxy_error_page(self.status), headers=retry)
+        if self.kind in ("rate_limited", "envelope_error"):
+            code = self.code if self.code is not None else errors.SERVER_ERROR
+            return wire.error_response(code, self.message, response_format, status=self.status, headers=retry)
+        if self.kind == "html_page":
+            return wire.html_response(200, wire.MAINTENANCE_PAGE)
+        raise ValueError(f"a {self.kind} fault wraps the real answer instead of replacing it")
+
+    def to_dict(self) -> dict[str, object]:
+        """The fault as JSON-ready data (what ``POST /_sandbox/faults`` accepts)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Fault:
+        """A fault from ``{"kind": ..., <field>: ...}``; omitted fields take the kind's defaults."""
+        kind = data.get("kind")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        fields = {key: value for key, value in data.items() if key != "kind"}
+        base = _DEFAULTS[kind][0]
+        try:
+            return replace(base, **fields)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+
+# What a bare kind name means in ``FaultPlan.set_rate(kinds=[...])``.
+_DEFAULTS: dict[FaultKind, tuple[Fault, ...]] = {
+    "latency": (Fault.latency(0.1),),
+    "http_error": tuple(Fault.http_error(status) for status in (500, 502, 503, 504)),
+    "rate_limited": (Fault.rate_limited(),),
+    "envelope_error": (Fault.envelope_error(errors.TOO_MANY_REQUESTS), Fault.envelope_error(errors.SERVER_ERROR)),
+    "reset": (Fault.reset(),),
+    "truncated": (Fault.truncated(),),
+    "malformed": (Fault.malformed(),),
+    "html_page": (Fault.html_page(),),
+}
+
+#: The random faults used when ``set_rate`` gets no ``kinds``: the transient ones a robust client
+#: retries (connection errors, HTTP 429/5xx, envelope codes 429/500), plus some latency.
+TRANSIENT_KINDS: tuple[FaultKind, ...] = (
+    "latency",
+    "http_error",
+    "rate_limited",
+    "envelope_error",
+    "reset",
+    "truncated",
+)
+
+
+class ScriptedFault(TypedDict):
+    """A scripted fault still waiting for its request."""
+
+    fault: dict[str, object]
+    command: str | None
+
+
+class FaultPlanState(TypedDict):
+    scripted: list[ScriptedFault]
+    rate: float
+    seed: int | None
+    kinds: list[dict[str, object]]
+    rate_command: str | None
+
+
+def normalize_command(command: str) -> str:
+    """``"/v1/unsubscribe/list/"``, ``"unsubscribe/list"``... -> ``"unsubscribe/list"``."""
+    name = command.strip().strip("/")
+    return name[3:] if name.startswith("v1/") else name
+
+
+class FaultPlan:
+    """Decides, request by request, which fault (if any) to inject. Thread-safe.
+
+    :param known_commands: when given, ``command`` filters are checked against it, so a typo
+        raises instead of silently never matching.
+    """
+
+    def __init__(self, *, known_commands: Collection[str] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._known = frozenset(known_commands) if known_commands is not None else None
+        self._scripted: list[tuple[Fault, str | None]] = []
+        self._rate = 0.0
+        self._seed: int | None = None
+        self._rng = random.Random(0)
+        self._kinds: tuple[Fault, ...] = ()
+        self._rate_command: str | None = None
+
+    def _command(self, command: str | None) -> str | None:
+        if command is None:
+            return None
+        name = normalize_command(command)
+        if self._known is not None and name not in self._known:
+            raise ValueError(f"unknown command {command!r}; expected one of {', '.join(sorted(self._known))}")
+        return name
+
+    def script(self, *faults: Fault, command: str | None = None) -> None:
+        """Queue faults for the next requests, one each, in order.
+
+        :param command: only requests for this command (``"unsubscribe/list"``, ``"me"``...) take
+            these faults; other requests pass untouched. ``None``: any API request.
+        """
+        name = self._command(command)
+        for fault in faults:
+            if not isinstance(fault, Fault):
+                raise TypeError(f"script() takes Fault values, not {type(fault).__name__}")
+        with self._lock:
+            self._scripted.extend((fault, name) for fault in faults)
+
+    def set_rate(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        kinds: Iterable[Fault | FaultKind] | None = None,
+        command: str | None = None,
+    ) -> None:
+        """Inject a random fault into a share ``rate`` of requests, reproducibly.
+
+        :param rate: probability per request, 0 to 1 (0 turns random faults off).
+        :param seed: seed of the plan's :class:`random.Random`; the same seed and the same requests
+            give the same faults.
+        :param kinds: faults to pick from, as :class:`Fault` values or kind names (a name stands for
+            that kind's usual variants, e.g. ``"http_error"`` for 500, 502, 503 and 504). Default:
+            :data:`TRANSIENT_KINDS`.
+        :param command: only requests for this command draw faults.
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        choices: list[Fault] = []
+        for kind in TRANSIENT_KINDS if kinds is None else kinds:
+            if isinstance(kind, Fault):
+                choices.append(kind)
+            elif kind in _DEFAULTS:
+                choices.extend(_DEFAULTS[kind])
+            else:
+                raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        if rate and not choices:
+            raise ValueError("kinds must not be empty")
+        name = self._command(command)
+        with self._lock:
+            self._rate = rate
+            self._seed = seed
+            self._rng = random.Random(seed)
+            self._kinds = tuple(choices)
+            self._rate_command = name
+
+    def clear(self) -> None:
+        """Drop every scripted fault and turn random faults off."""
+        with self._lock:
+            self._scripted.clear()
+            self._rate = 0.0
+            self._seed = None
+            self._kinds = ()
+            self._rate_command = None
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def pending(self) -> list[tuple[Fault, str | None]]:
+        """The scripted faults not yet used, with their command filter, in order."""
+        with self._lock:
+            return list(self._scripted)
+
+    def next_fault(self, command: str | None) -> Fault | None:
+        """The fault for one API request for ``command`` (``None``: unknown path), or ``None``."""
+        with self._lock:
+            for index, (fault, only) in enumerate(self._scripted):
+                if only is None or only == command:
+                    del self._scripted[index]
+                    return fault
+            applies = self._rate_command is None or self._rate_command == command
+            if self._rate and applies and self._rng.random() < self._rate:
+                return self._rng.choice(self._kinds)
+            return None
+
+    def state(self) -> FaultPlanState:
+        """A JSON-ready description, for ``GET /_sandbox/state``."""
+        with self._lock:
+            return {
+                "scripted": [{"fault": fault.to_dict(), "command": only} for fault, only in self._scripted],
+                "rate": self._rate,
+                "seed": self._seed,
+                "kinds": [fault.to_dict() for fault in self._kinds],
+                "rate_command": self._rate_command,
+            }

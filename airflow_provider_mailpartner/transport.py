@@ -1,0 +1,432 @@
+"""Sending one MailPartner command and deciding whether its answer can be trusted.
+
+The client owns the ``requests.Session``, the retry loop (driven by :class:`RetryPolicy`), body
+spooling, parsing and the mapping of every failure to one of the package's errors. Nothing here
+lets the API key out: URLs are never logged with their query string, error texts pass through
+the :class:`Redactor`, and no ``requests`` exception is ever chained under our errors (its text
+and its ``request`` both carry the full URL).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, TypeVar
+
+import requests
+
+from airflow_provider_mailpartner.connection_settings import (
+    ConnectionSettings,
+    ResponseFormat,
+)
+from airflow_provider_mailpartner.envelope import Command, DocumentError, Envelope, Event, FieldSpec
+from airflow_provider_mailpartner.exceptions import (
+    AUTH_ERROR_CODES,
+    MailPartnerApiError,
+    MailPartnerAuthError,
+    MailPartnerError,
+    MailPartnerRateLimitError,
+    MailPartnerResponseError,
+    MailPartnerTransportError,
+)
+from airflow_provider_mailpartner.json_stream import json_events
+from airflow_provider_mailpartner.records import RecordError
+from airflow_provider_mailpartner.redaction import Redactor
+from airflow_provider_mailpartner.retry_policy import RetryPolicy
+from airflow_provider_mailpartner.xml_positional import xml_events, xml_fields
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1 << 20
+SMALL_ANSWER_LIMIT = 1 << 20  # every answer but the list is a few hundred bytes
+SPOOL_IN_MEMORY = 4 << 20  # larger list bodies go to a temporary file, not to RAM
+EXCERPT_LENGTH = 160
+USER_AGENT = "airflow-provider-mailpartner"
+
+T = TypeVar("T")
+
+
+@dataclass
+class Answer:
+    """An HTTP answer whose body has been read completely into a spool."""
+
+    http_status: int
+    content_type: str
+    retry_after: str | None
+    body: IO[bytes]
+
+    def chunks(self) -> Iterator[bytes]:
+        self.body.seek(0)
+        while chunk := self.body.read(CHUNK_SIZE):
+            yield chunk
+
+    def head(self, size: int = 512) -> bytes:
+        self.body.seek(0)
+        return self.body.read(size)
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt; carries the error to raise once attempts run out."""
+
+    def __init__(self, final: MailPartnerError, retry_after: str | None = None) -> None:
+        super().__init__(final.message)
+        self.final = final
+        self.retry_after = retry_after
+
+
+class MailPartnerClient:
+    """Talks to one MailPartner account, as configured by one Airflow connection."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        redactor: Redactor,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.policy = RetryPolicy(max_retries=settings.max_retries, backoff=settings.retry_backoff)
+        self.session = session or _new_session()
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(conn_id={self.settings.conn_id!r}, base_url={self.settings.base_url!r})"
+
+    def call(
+        self, command: Command, response_format: ResponseFormat, values: dict[str, str] | None = None
+    ) -> dict[str, object]:
+        """Send a small command and return its trusted top-level fields."""
+        return self._with_retries(command, response_format, values or {}, self._read_small, SMALL_ANSWER_LIMIT)
+
+    def _read_small(self, command: Command, response_format: ResponseFormat, answer: Answer) -> dict[str, object]:
+        body = answer.head(SMALL_ANSWER_LIMIT)
+        fields = self._decode(answer, lambda: _small_fields(body, command.fields, response_format))
+        self._check_envelope(answer, fields, excerpt_source=body)
+        return fields
+
+    @contextmanager
+    def stream(
+        self, command: Command, response_format: ResponseFormat, convert: Callable[[object], T]
+    ) -> Iterator[Iterator[T]]:
+        """Fetch a list command and yield an iterator over its entries, each passed through ``convert``.
+
+        The whole body is downloaded (with retries) before the first entry is handed out, so a
+        retry can never repeat entries; ``nbData`` is checked when the iterator is exhausted.
+        ``convert`` raises :class:`RecordError` for an entry it cannot trust.
+        """
+        header, answer = self._with_retries(command, response_format, {}, self._read_header, None)
+        try:
+            yield self._entries(command, response_format, answer, header, convert)
+        finally:
+            answer.body.close()
+
+    def _read_header(
+        self, command: Command, response_format: ResponseFormat, answer: Answer
+    ) -> tuple[dict[str, object], Answer]:
+        def header() -> dict[str, object]:
+            fields: dict[str, object] = {}
+            for kind, name, value in _events(answer, command, response_format):
+                if kind == "field":
+                    fields[name] = value
+                elif kind == "data" and {"success", "code", "nbData"} <= fields.keys():
+                    break  # the usual order: the header is complete before the data starts
+            return fields
+
+        fields = self._decode(answer, header)
+        self._check_envelope(answer, fields, excerpt_source=answer.head())
+        expected = fields.get("nbData")
+        if isinstance(expected, bool) or not isinstance(expected, (int, str)) or not str(expected).isdigit():
+            raise self._response_error(answer, f"nbData is missing or not a count: {str(expected)[:40]!r}")
+        return fields, answer
+
+    def _entries(
+        self,
+        command: Command,
+        response_format: ResponseFormat,
+        answer: Answer,
+        header: dict[str, object],
+        convert: Callable[[object], T],
+    ) -> Iterator[T]:
+        expected = int(str(header["nbData"]))
+        count = 0
+        events = _events(answer, command, response_format)
+        while True:
+            try:
+                event = next(events)
+            except StopIteration:
+                break
+            except DocumentError as exc:
+                raise self._response_error(answer, f"{exc} (after {count} entries)") from None
+            if event[0] == "item":
+                count += 1
+                try:
+                    entry = convert(event[2])
+                except RecordError as exc:
+                    raise self._response_error(answer, f"entry {count}: {exc}") from None
+                yield entry
+        if count != expected:
+            raise self._response_error(
+                answer, f"nbData says {expected} entries but the answer holds {count}: truncated or corrupt"
+            )
+
+    def _with_retries(
+        self,
+        command: Command,
+        response_format: ResponseFormat,
+        values: dict[str, str],
+        read: Callable[[Command, ResponseFormat, Answer], T],
+        body_limit: int | None,
+    ) -> T:
+        """The one retry loop: transport failures, retryable statuses and retryable codes."""
+        retry_number = 0
+        while True:
+            started = time.monotonic()
+            try:
+                answer = self._exchange(command, response_format, values, body_limit)
+                try:
+                    self._raise_for_status(answer)
+                    result = read(command, response_format, answer)
+                except BaseException:
+                    answer.body.close()
+                    raise
+                log.debug(
+                    "%s /v1/%s -> HTTP %s in %.2f s",
+                    command.method,
+                    command.path,
+                    answer.http_status,
+                    time.monotonic() - started,
+                )
+                return result
+            except _Retryable as failure:
+                delay = self.policy.delay(retry_number, failure.retry_after)
+                if delay is None:
+                    raise failure.final from None
+                retry_number += 1
+                log.warning(
+                    "%s /v1/%s failed (%s); retry %d of %d in %.1f s",
+                    command.method,
+                    command.path,
+                    failure.final.message,
+                    retry_number,
+                    self.policy.max_retries,
+                    delay,
+                )
+                self._sleep(delay)
+
+    def _exchange(
+        self,
+        command: Command,
+        response_format: ResponseFormat,
+        values: dict[str, str],
+        body_limit: int | None,
+    ) -> Answer:
+        """One HTTP round trip, the body read to the end; transport failures become _Retryable."""
+        url = f"{self.settings.base_url}/v1/{command.path}"
+        payload = {"apiKey": self.settings.api_key, "_format": response_format, **values}
+        timeout = (self.settings.timeout, self.settings.timeout)
+        failure: str | None = None
+        too_large = False
+        # Closed below on failure, else by whoever consumes the Answer.
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        try:
+            with self.session.request(
+                command.method,
+                url,
+                params=payload if command.method == "GET" else None,
+                json=payload if command.method == "POST" else None,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                size = 0
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    size += len(chunk)
+                    if body_limit is not None and size > body_limit:
+                        too_large = True
+                        break
+                    spool.write(chunk)
+                answer = Answer(
+                    response.status_code,
+                    response.headers.get("Content-Type", ""),
+                    response.headers.get("Retry-After"),
+                    spool,
+                )
+                location = response.headers.get("Location", "")
+        except requests.RequestException as exc:
+            failure = self.redactor.scrub(self._describe(exc))
+        if failure is not None:
+            spool.close()
+            # Raised outside the except block: the requests exception (full URL) must not be chained.
+            raise _Retryable(MailPartnerTransportError(self._prefix(command) + failure, conn_id=self._conn_id))
+        if too_large:
+            spool.close()
+            raise MailPartnerResponseError(
+                f"{self._prefix(command)}answer larger than {body_limit} bytes; this command's answers are tiny",
+                http_status=answer.http_status,
+                conn_id=self._conn_id,
+            )
+        if 300 <= answer.http_status < 400:
+            spool.close()
+            raise MailPartnerResponseError(
+                f"{self._prefix(command)}HTTP {answer.http_status} redirect to "
+                f"{self.redactor.scrub(location.split('?')[0])[:120]!r} not followed: the API key travels in "
+                "the URL; point the connection's host at the final address",
+                http_status=answer.http_status,
+                conn_id=self._conn_id,
+            )
+        return answer
+
+    def _describe(self, exc: requests.RequestException) -> str:
+        """A short account of a transport failure, without the URL requests puts in every text."""
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"could not connect within {self.settings.timeout:g} s"
+        if isinstance(exc, requests.Timeout):
+            return f"no answer within {self.settings.timeout:g} s"
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return "the connection broke before the whole answer arrived (truncated body)"
+        reason: object = exc.args[0] if exc.args else exc
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real cause
+        text = str(reason).split(": ", 1)[-1] if isinstance(reason, Exception) else str(reason)
+        return f"{type(exc).__name__}: {text[:200]}"
+
+    def _raise_for_status(self, answer: Answer) -> None:
+        status = answer.http_status
+        if 200 <= status < 300:
+            return
+        fields = _envelope_if_any(answer)
+        envelope = Envelope.from_fields(fields) if fields else None
+        if self.policy.retryable_status(status):
+            if status == 429:
+                final: MailPartnerError = MailPartnerRateLimitError(
+                    f"{self._prefix()}rate limited (HTTP 429) after {self.policy.max_retries} retries; "
+                    "MailPartner allows 2000 requests per minute",
+                    http_status=status,
+                    code=429,
+                    conn_id=self._conn_id,
+                )
+            else:
+                final = MailPartnerApiError(
+                    f"{self._prefix()}HTTP {status} after {self.policy.max_retries} retries"
+                    f"{self._api_detail(envelope)}: {self._excerpt(answer.head())}",
+                    http_status=status,
+                    code=envelope.code if envelope else None,
+                    conn_id=self._conn_id,
+                )
+            raise _Retryable(final, answer.retry_after)
+        if envelope is not None and envelope.success is False and envelope.code is not None:
+            raise self._api_error(envelope, status)
+        raise self._response_error(answer, f"unexpected HTTP {status}")
+
+    def _check_envelope(self, answer: Answer, fields: dict[str, object], *, excerpt_source: bytes) -> None:
+        envelope = Envelope.from_fields(fields)
+        if envelope.ok:
+            return
+        if envelope.code is not None and self.policy.retryable_code(envelope.code):
+            raise _Retryable(self._api_error(envelope, answer.http_status), answer.retry_after)
+        if envelope.success is False and envelope.code is not None:
+            raise self._api_error(envelope, answer.http_status)
+        if envelope.success is None:
+            problem = "'success' is missing or not a boolean"
+        elif envelope.code is None:
+            problem = "'code' is missing or not an integer"
+        else:
+            problem = f"success={envelope.success} contradicts code={envelope.code}"
+        raise self._response_error(answer, problem, excerpt_source=excerpt_source)
+
+    def _api_error(self, envelope: Envelope, http_status: int) -> MailPartnerError:
+        code = envelope.code
+        detail = f"code {code}" + (f": {self.redactor.scrub(envelope.message)}" if envelope.message else "")
+        kwargs = {"http_status": http_status, "code": code, "conn_id": self._conn_id}
+        if code in AUTH_ERROR_CODES:
+            return MailPartnerAuthError(
+                f"{self._prefix()}MailPartner refused the credentials ({detail}); "
+                "check the API key in the connection's password and the account's API access",
+                **kwargs,  # type: ignore[arg-type]
+            )
+        if code == 429:
+            return MailPartnerRateLimitError(
+                f"{self._prefix()}rate limited ({detail}) after {self.policy.max_retries} retries",
+                **kwargs,  # type: ignore[arg-type]
+            )
+        return MailPartnerApiError(f"{self._prefix()}MailPartner answered {detail}", **kwargs)  # type: ignore[arg-type]
+
+    def _decode(self, answer: Answer, parse: Callable[[], T]) -> T:
+        if _looks_like_html(answer):
+            raise self._response_error(answer, "answered with an HTML page instead of the API envelope")
+        try:
+            return parse()
+        except DocumentError as exc:
+            raise self._response_error(answer, str(exc)) from None
+
+    def _response_error(
+        self, answer: Answer, problem: str, *, excerpt_source: bytes | None = None
+    ) -> MailPartnerResponseError:
+        excerpt = self._excerpt(answer.head() if excerpt_source is None else excerpt_source)
+        return MailPartnerResponseError(
+            f"{self._prefix()}untrustworthy answer (HTTP {answer.http_status}): {problem}; body starts {excerpt}",
+            http_status=answer.http_status,
+            conn_id=self._conn_id,
+        )
+
+    def _api_detail(self, envelope: Envelope | None) -> str:
+        if envelope is None or envelope.code is None:
+            return ""
+        return f" (code {envelope.code})"
+
+    def _excerpt(self, raw: bytes) -> str:
+        text = raw[: EXCERPT_LENGTH * 2].decode("utf-8", "replace")
+        text = " ".join(self.redactor.scrub(text).split())
+        return repr(text[:EXCERPT_LENGTH] + ("..." if len(text) > EXCERPT_LENGTH else ""))
+
+    def _prefix(self, command: Command | None = None) -> str:
+        where = f" {command.method} /v1/{command.path}" if command else ""
+        return f"MailPartner connection {self._conn_id!r}{where}: "
+
+    @property
+    def _conn_id(self) -> str:
+        return self.settings.conn_id
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def _events(answer: Answer, command: Command, response_format: ResponseFormat) -> Iterator[Event]:
+    if response_format == "xml":
+        return xml_events(answer.chunks(), command.fields, command.stream_field)
+    return json_events(answer.chunks(), command.stream_field)
+
+
+def _small_fields(body: bytes, fields: Sequence[FieldSpec], response_format: ResponseFormat) -> dict[str, object]:
+    if response_format == "xml":
+        return xml_fields(body, fields)
+    return {name: value for kind, name, value in json_events([body], None) if kind == "field"}
+
+
+def _envelope_if_any(answer: Answer) -> dict[str, object] | None:
+    """The error envelope of a non-2xx answer, in whichever format it came, when it carries one."""
+    body = answer.head(SMALL_ANSWER_LIMIT)
+    formats: tuple[ResponseFormat, ...] = ("json", "xml")
+    for response_format in formats:
+        try:
+            fields = _small_fields(body, (), response_format)
+        except DocumentError:
+            continue
+        if "success" in fields:
+            return fields
+    return None
+
+
+def _looks_like_html(answer: Answer) -> bool:
+    if "html" in answer.content_type.lower():
+        return True
+    start = answer.head(64).lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html"))

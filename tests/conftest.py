@@ -1,0 +1,51 @@
+"""Test-wide set-up: a private AIRFLOW_HOME, the sandbox fixture, and connection helpers."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Airflow reads its configuration at import time: point it at a throw-away home first.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="mailpartner-tests-airflow-home-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+import json
+from collections.abc import Callable, Iterator
+
+import airflow.sdk.log  # noqa: F401  (Airflow configures logging on import: before pytest's capture handlers)
+import pytest
+
+from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
+from airflow_provider_mailpartner.testing import MailPartnerSandbox
+
+# A key that every URL encoding changes, so a leak in any encoding is detectable.
+NASTY_KEY = "Sëcret+key/with=odd%chars and space&more"
+
+ConnectionFactory = Callable[..., MailPartnerHook]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[MailPartnerSandbox]:
+    """A started sandbox whose key is hard to encode, with no rate limit unless a test sets one."""
+    with MailPartnerSandbox(api_key=NASTY_KEY, rate_limit_per_minute=None) as server:
+        yield server
+
+
+@pytest.fixture
+def make_hook(sandbox: MailPartnerSandbox, monkeypatch: pytest.MonkeyPatch) -> ConnectionFactory:
+    """Build a hook on a fresh ``AIRFLOW_CONN_*`` connection to the sandbox; extras are overridable."""
+    counter = iter(range(1_000_000))
+
+    def build(*, password: str | None = NASTY_KEY, host: str | None = None, **extra: object) -> MailPartnerHook:
+        conn_id = f"mp_test_{next(counter)}"
+        extra.setdefault("retry_backoff", 0.01)
+        connection = {
+            "conn_type": "mailpartner",
+            "host": sandbox.url if host is None else host,
+            "password": password,
+            "extra": extra,
+        }
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+        return MailPartnerHook(mailpartner_conn_id=conn_id)
+
+    return build

@@ -1,0 +1,328 @@
+"""MailPartnerHook against the sandbox over real HTTP on loopback: every method, both formats."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from airflow_provider_mailpartner.exceptions import (
+    MailPartnerApiError,
+    MailPartnerAuthError,
+    MailPartnerConfigError,
+    MailPartnerError,
+    MailPartnerRateLimitError,
+    MailPartnerResponseError,
+    MailPartnerTransportError,
+)
+from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
+from airflow_provider_mailpartner.records import Unsubscribe
+from airflow_provider_mailpartner.testing import Fault
+
+FORMATS = ["json", "xml"]
+PARIS = ZoneInfo("Europe/Paris")
+SEED = [
+    {"email": "alice@example.com", "created_at": "2015-07-20 10:19:45"},
+    {"email": "Bob.Smith@Example.ORG", "created_at": "2021-03-28 02:30:00"},
+    {"email": "zoë@exämple.fr", "created_at": "2024-12-31 23:59:59"},
+]
+
+
+def api_requests(sandbox, command: str | None = None) -> list:
+    return [r for r in sandbox.requests if command is None or r.command == command]
+
+
+# --- the unsubscribe list -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_list_returns_every_entry_typed_in_both_formats(sandbox, make_hook, response_format, count):
+    sandbox.backend.seed(SEED[:count])
+    served = sandbox.backend.entries()
+
+    records = make_hook(response_format=response_format).get_unsubscribes()
+
+    assert records == [
+        Unsubscribe(
+            id=entry["id"],
+            email=entry["email"],
+            created_at=datetime.fromisoformat(entry["createdAt"]).replace(tzinfo=PARIS),
+        )
+        for entry in served
+    ]
+    assert all(r.created_at.tzinfo is not None and r.created_at.utcoffset() is not None for r in records)
+
+
+def test_json_and_xml_give_identical_records(sandbox, make_hook):
+    sandbox.backend.generate(500, seed=3)
+    hook = make_hook()
+    assert hook.get_unsubscribes(response_format="json") == hook.get_unsubscribes(response_format="xml")
+    assert [r.format for r in api_requests(sandbox)] == ["json", "xml"]
+
+
+def test_iter_unsubscribes_streams_the_same_data(sandbox, make_hook):
+    sandbox.backend.generate(1200, seed=5)
+    hook = make_hook()
+    iterator = hook.iter_unsubscribes()
+    first = next(iterator)
+    assert isinstance(first, Unsubscribe)
+    assert [first, *iterator] == hook.get_unsubscribes()
+
+
+def test_created_at_is_read_in_the_connection_timezone(sandbox, make_hook):
+    sandbox.backend.seed(SEED[:1])
+    (paris,) = make_hook().get_unsubscribes()
+    (utc,) = make_hook(timezone="UTC").get_unsubscribes()
+    assert paris.created_at.isoformat() == "2015-07-20T10:19:45+02:00"
+    assert utc.created_at.isoformat() == "2015-07-20T10:19:45+00:00"
+    assert paris.as_record() == {
+        "id": paris.id,
+        "email": "alice@example.com",
+        "created_at": "2015-07-20T10:19:45+02:00",
+    }
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_email_is_kept_as_sent_but_stripped_of_surrounding_space(sandbox, make_hook, response_format):
+    sandbox.backend.seed([{"email": "  Mixed.Case@Example.com\t", "created_at": "2020-01-01 00:00:00"}])
+    (record,) = make_hook(response_format=response_format).get_unsubscribes()
+    assert record.email == "Mixed.Case@Example.com"
+
+
+# --- add, delete, credits ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_add_returns_the_new_id_and_the_entry_is_listed(sandbox, make_hook, response_format):
+    hook = make_hook(response_format=response_format)
+    new_id = hook.add_unsubscribe("new.person@example.com")
+    assert isinstance(new_id, int)
+    assert [(e["id"], e["email"]) for e in sandbox.backend.entries()] == [(new_id, "new.person@example.com")]
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_adding_an_already_listed_address_returns_none_and_changes_nothing(sandbox, make_hook, response_format):
+    sandbox.backend.seed(SEED[:1])
+    before = sandbox.backend.entries()
+    assert make_hook(response_format=response_format).add_unsubscribe(" ALICE@example.com ") is None
+    assert sandbox.backend.entries() == before
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_adding_an_invalid_address_raises_code_9(sandbox, make_hook, response_format):
+    with pytest.raises(MailPartnerApiError) as info:
+        make_hook(response_format=response_format).add_unsubscribe("not an address")
+    assert info.value.code == 9
+    assert sandbox.backend.entries() == []
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_delete_removes_the_entry_by_id(sandbox, make_hook, response_format):
+    sandbox.backend.seed(SEED)
+    victim = sandbox.backend.entries()[1]
+    make_hook(response_format=response_format).delete_unsubscribe(victim["id"])
+    assert victim not in sandbox.backend.entries()
+    assert len(sandbox.backend.entries()) == 2
+    assert api_requests(sandbox, "unsubscribe/delete")[0].method == "GET"
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_deleting_an_unknown_id_raises_code_4(sandbox, make_hook, response_format):
+    sandbox.backend.seed(SEED)
+    with pytest.raises(MailPartnerApiError) as info:
+        make_hook(response_format=response_format).delete_unsubscribe(999_999)
+    assert info.value.code == 4
+    assert len(sandbox.backend.entries()) == 3
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_credits_balance_is_an_exact_decimal(sandbox, make_hook, response_format):
+    credits = make_hook(response_format=response_format).get_credits()
+    assert credits.balance == Decimal("10225.119")
+    assert isinstance(credits.credit_mail, int)
+    assert credits.credit_mail == 269082
+    assert credits.currency == "EUR"
+
+
+def test_test_connection_reports_the_credit_figure(make_hook):
+    ok, message = make_hook().test_connection()
+    assert ok is True
+    assert "269082" in message
+
+
+def test_test_connection_fails_cleanly_with_a_wrong_key(sandbox, make_hook):
+    ok, message = make_hook(password="wrong-key-123").test_connection()
+    assert ok is False
+    assert "code 10" in message
+    assert "wrong-key-123" not in message
+    assert len(api_requests(sandbox)) == 1
+
+
+def test_test_connection_fails_cleanly_when_nothing_answers(make_hook):
+    port = _free_port()
+    ok, message = make_hook(host=f"http://127.0.0.1:{port}", max_retries=0).test_connection()
+    assert ok is False
+    assert "Connection refused" in message
+
+
+def test_response_format_can_be_overridden_per_call(sandbox, make_hook):
+    hook = make_hook(response_format="json")
+    hook.get_credits(response_format="xml")
+    hook.get_credits()
+    assert [r.format for r in api_requests(sandbox)] == ["xml", "json"]
+    with pytest.raises(MailPartnerConfigError, match="response_format"):
+        hook.get_credits(response_format="csv")
+
+
+# --- the hook as an Airflow hook ------------------------------------------------------------
+
+
+def test_constructing_a_hook_does_no_io():
+    hook = MailPartnerHook(mailpartner_conn_id="does_not_exist")
+    assert repr(hook) == "MailPartnerHook(mailpartner_conn_id='does_not_exist')"
+    with pytest.raises(MailPartnerConfigError, match="'does_not_exist' is not defined"):
+        hook.get_credits()
+
+
+def test_one_session_serves_every_call(sandbox, make_hook):
+    hook = make_hook()
+    session = hook.get_conn()
+    assert isinstance(session, requests.Session)
+    hook.get_credits()
+    hook.get_unsubscribes()
+    assert hook.get_conn() is session
+
+
+def test_wrong_connection_type_is_refused(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NOT_MP", '{"conn_type": "http", "host": "https://x", "password": "k"}')
+    with pytest.raises(MailPartnerConfigError, match="type 'http'"):
+        MailPartnerHook(mailpartner_conn_id="not_mp").get_credits()
+
+
+def test_plain_http_to_a_public_host_is_refused_before_any_request(sandbox, make_hook):
+    started = time.monotonic()
+    with pytest.raises(MailPartnerConfigError, match="plain http"):
+        make_hook(host="http://api.mailpartner.invalid").get_credits()
+    assert time.monotonic() - started < 1
+    assert api_requests(sandbox) == []
+
+
+# --- errors from the API --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_wrong_key_raises_auth_error_at_once_naming_the_connection(sandbox, make_hook, response_format):
+    hook = make_hook(password="not-the-key", response_format=response_format)
+    with pytest.raises(MailPartnerAuthError) as info:
+        hook.get_unsubscribes()
+    assert info.value.code == 10
+    assert hook.mailpartner_conn_id in str(info.value)
+    assert "code 10" in str(info.value)
+    assert len(api_requests(sandbox)) == 1
+
+
+@pytest.mark.parametrize("code", [1, 10, 20, 30, 40, 96])
+def test_every_auth_code_is_never_retried(sandbox, make_hook, code):
+    sandbox.faults.script(Fault.envelope_error(code))
+    with pytest.raises(MailPartnerAuthError) as info:
+        make_hook().get_credits()
+    assert info.value.code == code
+    assert len(api_requests(sandbox)) == 1
+
+
+RECOVERABLE = {
+    "http-500": lambda: Fault.http_error(500),
+    "http-502": lambda: Fault.http_error(502),
+    "http-503": lambda: Fault.http_error(503),
+    "http-504": lambda: Fault.http_error(504),
+    "http-429": lambda: Fault.rate_limited(),
+    "http-429-retry-after": lambda: Fault.rate_limited(retry_after=0),
+    "code-429": lambda: Fault.envelope_error(429),
+    "code-500": lambda: Fault.envelope_error(500),
+    "reset": lambda: Fault.reset(),
+    "truncated": lambda: Fault.truncated(),
+    "slow": lambda: Fault.latency(1.0),
+}
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+@pytest.mark.parametrize("fault", RECOVERABLE.values(), ids=RECOVERABLE.keys())
+def test_transient_faults_are_retried_until_success(sandbox, make_hook, fault, response_format):
+    sandbox.backend.generate(50, seed=1)
+    sandbox.faults.script(fault(), fault(), command="unsubscribe/list")
+    records = make_hook(response_format=response_format, timeout=0.5).get_unsubscribes()
+    assert [r.id for r in records] == [e["id"] for e in sandbox.backend.entries()]
+    assert len(api_requests(sandbox, "unsubscribe/list")) == 3
+
+
+EXHAUSTED = {
+    "http-503": (lambda: Fault.http_error(503), MailPartnerApiError, {"http_status": 503}),
+    "http-429": (lambda: Fault.rate_limited(), MailPartnerRateLimitError, {"http_status": 429, "code": 429}),
+    "code-429": (lambda: Fault.envelope_error(429), MailPartnerRateLimitError, {"code": 429}),
+    "code-500": (lambda: Fault.envelope_error(500), MailPartnerApiError, {"code": 500}),
+    "reset": (lambda: Fault.reset(), MailPartnerTransportError, {}),
+    "truncated": (lambda: Fault.truncated(), MailPartnerTransportError, {}),
+    "slow": (lambda: Fault.latency(1.0), MailPartnerTransportError, {}),
+}
+
+
+@pytest.mark.parametrize(("fault", "error", "fields"), EXHAUSTED.values(), ids=EXHAUSTED.keys())
+def test_faults_outliving_the_retries_raise_the_right_error(sandbox, make_hook, fault, error, fields):
+    sandbox.faults.script(*(fault() for _ in range(3)))
+    with pytest.raises(error) as info:
+        make_hook(max_retries=2, timeout=0.5).get_credits()
+    for name, value in fields.items():
+        assert getattr(info.value, name) == value
+    assert len(api_requests(sandbox)) == 3
+    assert _no_requests_exception_in_chain(info.value)
+
+
+def test_retry_after_is_waited_for(sandbox, make_hook):
+    sandbox.faults.script(Fault.rate_limited(retry_after=1))
+    started = time.monotonic()
+    make_hook(retry_backoff=0.01).get_credits()
+    assert time.monotonic() - started >= 1.0
+    assert len(api_requests(sandbox)) == 2
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        (lambda: Fault.malformed(), "invalid"),
+        (lambda: Fault.html_page(), "HTML page"),
+    ],
+    ids=["malformed", "html"],
+)
+def test_untrustworthy_bodies_raise_response_error_without_retrying(
+    sandbox, make_hook, response_format, fault, problem
+):
+    sandbox.backend.generate(10, seed=2)
+    sandbox.faults.script(fault())
+    with pytest.raises(MailPartnerResponseError, match=problem) as info:
+        make_hook(response_format=response_format).get_unsubscribes()
+    assert info.value.http_status == 200
+    assert "body starts" in str(info.value)
+    assert len(api_requests(sandbox)) == 1
+
+
+def _no_requests_exception_in_chain(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, requests.RequestException) and not isinstance(seen, MailPartnerError):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return True
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_mailpartner.envelope import DocumentError
+from airflow_provider_mailpartner.json_stream import json_events
+
+ANSWER = {
+    "success": True,
+    "code": 200,
+    "nbData": 3,
+    "data": [
+        {"id": 1, "email": "a@x.fr", "createdAt": "2015-07-20 10:19:45"},
+        {"id": 22, "email": "é@x.fr", "createdAt": "2016-01-01 00:00:00"},
+        {"id": 333, "email": "c@x.fr", "createdAt": "2017-12-31 23:59:59"},
+    ],
+}
+
+
+def chunked(body: bytes, size: int) -> list[bytes]:
+    return [body[i : i + size] for i in range(0, len(body), size)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 10_000])
+@pytest.mark.parametrize("indent", [None, 2])
+def test_events_do_not_depend_on_where_chunks_split(size, indent):
+    body = json.dumps(ANSWER, indent=indent, ensure_ascii=False).encode()
+    events = list(json_events(chunked(body, size)))
+    assert events == [
+        ("field", "success", True),
+        ("field", "code", 200),
+        ("field", "nbData", 3),
+        ("data", "data", None),
+        *[("item", "data", record) for record in ANSWER["data"]],
+    ]
+
+
+def test_a_number_split_across_chunks_is_read_whole():
+    events = list(json_events([b'{"nbData": 12', b'345, "data": []}']))
+    assert ("field", "nbData", 12345) in events
+
+
+def test_fields_after_the_data_are_still_delivered():
+    body = b'{"data": [{"id": 1}], "success": true, "code": 200}'
+    assert [e[:2] for e in json_events([body])] == [
+        ("data", "data"),
+        ("item", "data"),
+        ("field", "success"),
+        ("field", "code"),
+    ]
+
+
+def test_empty_data_and_empty_object():
+    assert list(json_events([b'{"data": []}'])) == [("data", "data", None)]
+    assert list(json_events([b"{}"])) == []
+
+
+def test_without_a_stream_field_data_is_one_value():
+    assert list(json_events([b'{"data": [1, 2]}'], None)) == [("field", "data", [1, 2])]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"[]",
+        b"<html></html>",
+        b'{"success": true',
+        b'{"success": true,}',
+        b'{"data": [1, 2',
+        b'{"data": [1 2]}',
+        b'{"a": 1} trailing',
+        b"{1: 2}",
+        b'{"a" 1}',
+        b'{"s": "\xff\xfe"}',
+        b'{"n": ' + b"9" * 5000 + b"}",
+        b'{"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
+def test_malformed_json_raises_document_error_only(body):
+    with pytest.raises(DocumentError):
+        list(json_events(chunked(body, 4096) or [b""]))

@@ -1,0 +1,420 @@
+"""Fault injection, observed from the client side, and the fault plan's scheduling rules."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from xml.parsers.expat import ExpatError
+
+import pytest
+import requests
+import xmltodict
+
+from airflow_provider_mailpartner.testing import Fault, FaultPlan, MailPartnerSandbox
+
+from .client import API_KEY, ApiClient, xml_entries
+
+# -- each kind, from the client side ---------------------------------------------------------------
+
+
+def test_latency_delays_the_normal_answer(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.latency(0.3))
+
+    started = time.monotonic()
+    response = api.get("me")
+
+    assert time.monotonic() - started >= 0.3
+    assert response.json()["code"] == 200
+    assert sandbox.requests[-1].fault == "latency"
+
+
+def test_latency_longer_than_the_client_timeout_raises_a_read_timeout(
+    sandbox: MailPartnerSandbox, api: ApiClient
+) -> None:
+    sandbox.faults.script(Fault.latency(1.0))
+
+    with pytest.raises(requests.ReadTimeout):
+        api.session.get(api.url("me"), params={"apiKey": API_KEY}, timeout=(5, 0.2))
+
+
+def test_an_add_that_times_out_on_latency_has_taken_effect_and_is_logged(
+    sandbox: MailPartnerSandbox, api: ApiClient
+) -> None:
+    sandbox.faults.script(Fault.latency(1.0))
+
+    with pytest.raises(requests.ReadTimeout):
+        api.session.post(
+            api.url("unsubscribe/add"), json={"apiKey": API_KEY, "email": "slow@example.fr"}, timeout=(5, 0.2)
+        )
+
+    assert sandbox.backend.has_email("slow@example.fr")
+    assert [(r.command, r.fault, r.code) for r in sandbox.requests] == [("unsubscribe/add", "latency", 200)]
+
+
+@pytest.mark.parametrize(
+    ("status", "title"),
+    [(500, "Internal Server Error"), (502, "Bad Gateway"), (503, "Service Unavailable"), (504, "Gateway Timeout")],
+)
+def test_http_error_sends_the_status_with_a_proxy_html_page(
+    sandbox: MailPartnerSandbox, api: ApiClient, status: int, title: str
+) -> None:
+    sandbox.faults.script(Fault.http_error(status))
+
+    response = api.get("unsubscribe/list")
+
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert f"<h1>{status} {title}</h1>" in response.text
+    assert "Retry-After" not in response.headers
+
+
+def test_http_error_with_a_json_body_carries_an_error_envelope_and_retry_after(
+    sandbox: MailPartnerSandbox, api: ApiClient
+) -> None:
+    sandbox.faults.script(Fault.http_error(503, body="json", retry_after=7))
+
+    response = api.get("unsubscribe/list")
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "7"
+    assert response.json()["success"] is False
+    assert response.json()["code"] == 503
+
+
+def test_http_error_does_not_let_an_add_take_effect(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.http_error(502))
+
+    assert api.post("unsubscribe/add", email="a@example.fr").status_code == 502
+    assert not sandbox.backend.has_email("a@example.fr")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_rate_limited_sends_http_429_with_envelope_429_and_retry_after(
+    sandbox: MailPartnerSandbox, api: ApiClient, fmt: str
+) -> None:
+    sandbox.faults.script(Fault.rate_limited(retry_after=3))
+
+    response = api.get("unsubscribe/list", fmt=fmt)
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "3"
+    if fmt == "xml":
+        assert xml_entries(response.content) == ["false", "429", "Too many requests"]
+    else:
+        assert response.json() == {"success": False, "code": 429, "message": "Too many requests"}
+
+
+def test_rate_limited_without_retry_after_sends_no_header(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.rate_limited())
+
+    response = api.get("me")
+
+    assert response.status_code == 429
+    assert "Retry-After" not in response.headers
+
+
+@pytest.mark.parametrize("code", [429, 500, 10, 96])
+def test_envelope_error_answers_the_code_at_http_200(sandbox: MailPartnerSandbox, api: ApiClient, code: int) -> None:
+    sandbox.faults.script(Fault.envelope_error(code))
+
+    response = api.get("unsubscribe/list")
+
+    assert response.status_code == 200
+    assert response.json()["success"] is False
+    assert response.json()["code"] == code
+    assert sandbox.requests[-1].code == code
+
+
+def test_envelope_error_can_use_another_http_status_and_message(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.envelope_error(500, "Erreur interne", http_status=500))
+
+    response = api.get("me", fmt="xml")
+
+    assert response.status_code == 500
+    assert xml_entries(response.content) == ["false", "500", "Erreur interne"]
+
+
+def test_reset_makes_the_client_raise_a_connection_error(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.reset())
+
+    with pytest.raises(requests.ConnectionError):
+        api.get("unsubscribe/list")
+    assert sandbox.requests[-1].http_status is None
+    assert api.get("unsubscribe/list").status_code == 200  # the next request is served
+
+
+def _read_until_closed(connection: socket.socket) -> tuple[bytes, str]:
+    """Everything the server sent, and how the connection ended: ``"eof"`` or ``"reset"``."""
+    received = b""
+    try:
+        while chunk := connection.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        return received, "reset"
+    return received, "eof"
+
+
+def test_reset_after_some_bytes_sends_part_of_the_status_line_then_resets(sandbox: MailPartnerSandbox) -> None:
+    sandbox.faults.script(Fault.reset(after_bytes=12))
+
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as connection:
+        connection.sendall(f"GET /v1/me?apiKey={API_KEY} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        received, ending = _read_until_closed(connection)
+
+    assert (received, ending) == (b"HTTP/1.1 200", "reset")
+
+
+def test_reset_sends_a_tcp_reset_not_a_clean_close(sandbox: MailPartnerSandbox) -> None:
+    sandbox.faults.script(Fault.reset())
+
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as connection:
+        connection.sendall(f"GET /v1/me?apiKey={API_KEY} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert _read_until_closed(connection) == (b"", "reset")
+
+
+def test_reset_part_way_through_the_body_raises_on_the_client(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.backend.generate(50)
+    sandbox.faults.script(Fault.reset(after_bytes=400))
+
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        api.get("unsubscribe/list").json()
+
+
+def test_reset_before_processing_leaves_an_add_without_effect(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.reset())
+
+    with pytest.raises(requests.ConnectionError):
+        api.post("unsubscribe/add", email="a@example.fr")
+
+    assert not sandbox.backend.has_email("a@example.fr")
+
+
+def test_reset_after_processing_adds_and_a_retry_meets_code_3(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.reset(processed=True))
+
+    with pytest.raises(requests.ConnectionError):
+        api.post("unsubscribe/add", email="a@example.fr")
+
+    assert sandbox.backend.has_email("a@example.fr")
+    assert api.post("unsubscribe/add", email="a@example.fr").json()["code"] == 3
+
+
+def test_truncated_declares_the_full_length_and_the_client_read_fails(
+    sandbox: MailPartnerSandbox, api: ApiClient
+) -> None:
+    sandbox.backend.generate(20)
+    sandbox.faults.script(Fault.truncated())
+
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError)):
+        api.get("unsubscribe/list")
+    assert sandbox.requests[-1].fault == "truncated"
+    assert sandbox.requests[-1].code is None
+
+
+def test_truncated_sends_fewer_body_bytes_than_content_length(sandbox: MailPartnerSandbox) -> None:
+    sandbox.backend.generate(20)
+    sandbox.faults.script(Fault.truncated(fraction=0.25))
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as connection:
+        connection.sendall(f"GET /v1/unsubscribe/list?apiKey={API_KEY} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data, ending = _read_until_closed(connection)
+    assert ending == "eof"
+    head, _, body = data.partition(b"\r\n\r\n")
+    declared = int(next(line for line in head.split(b"\r\n") if line.startswith(b"Content-Length:")).split()[1])
+
+    assert 0 < len(body) == declared // 4 < declared
+
+
+def test_malformed_json_is_status_200_json_that_does_not_parse(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.backend.generate(3)
+    sandbox.faults.script(Fault.malformed())
+
+    response = api.get("unsubscribe/list")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert int(response.headers["Content-Length"]) == len(response.content)
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
+
+
+def test_malformed_xml_is_status_200_xml_that_does_not_parse(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.malformed())
+
+    response = api.get("me", fmt="xml")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/xml")
+    with pytest.raises(ExpatError):
+        xmltodict.parse(response.content)
+
+
+def test_html_page_is_text_html_with_status_200(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.html_page())
+
+    response = api.get("unsubscribe/list")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.text.lstrip().startswith("<!DOCTYPE html>")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.text)
+
+
+# -- scheduling ------------------------------------------------------------------------------------
+
+
+def test_scripted_faults_are_used_in_order_then_requests_pass(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.http_error(503), Fault.http_error(502), Fault.envelope_error(500))
+
+    outcomes = [(r.status_code, r.headers["Content-Type"].split(";")[0]) for r in (api.get("me") for _ in range(4))]
+
+    assert outcomes == [(503, "text/html"), (502, "text/html"), (200, "application/json"), (200, "application/json")]
+    assert [r.fault for r in sandbox.requests] == ["http_error", "http_error", "envelope_error", None]
+    assert sandbox.faults.pending() == []
+
+
+def test_scripted_faults_for_a_command_leave_other_commands_alone(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.http_error(503), Fault.rate_limited(retry_after=1), command="unsubscribe/list")
+
+    assert api.get("me").status_code == 200
+    assert api.post("unsubscribe/add", email="a@example.fr").status_code == 200
+    assert len(sandbox.faults.pending()) == 2
+    assert api.get("unsubscribe/list").status_code == 503
+    assert api.get("me").status_code == 200
+    assert api.get("unsubscribe/list").status_code == 429
+    assert api.get("unsubscribe/list").status_code == 200
+
+
+def test_scripted_faults_with_and_without_a_command_interleave_by_order(
+    sandbox: MailPartnerSandbox, api: ApiClient
+) -> None:
+    sandbox.faults.script(Fault.http_error(500), command="/v1/unsubscribe/list/")
+    sandbox.faults.script(Fault.http_error(502))
+
+    assert api.get("me").status_code == 502  # the list-only fault is skipped, the general one used
+    assert api.get("unsubscribe/list").status_code == 500
+    assert api.get("unsubscribe/list").status_code == 200
+
+
+def test_script_rejects_an_unknown_command(sandbox: MailPartnerSandbox) -> None:
+    with pytest.raises(ValueError, match="unknown command"):
+        sandbox.faults.script(Fault.reset(), command="unsubscribe/lsit")
+
+
+def _fault_sequence(sandbox: MailPartnerSandbox, api: ApiClient, seed: int) -> list[str | None]:
+    sandbox.reset()
+    sandbox.faults.set_rate(0.5, seed=seed, kinds=["http_error", "envelope_error", "html_page", "malformed"])
+    for _ in range(40):
+        api.get("me")
+    return [record.fault for record in sandbox.requests]
+
+
+def test_random_faults_repeat_for_the_same_seed_and_differ_for_another(
+    sandbox: MailPartnerSandbox, api: ApiClient
+) -> None:
+    first = _fault_sequence(sandbox, api, seed=7)
+    again = _fault_sequence(sandbox, api, seed=7)
+    other = _fault_sequence(sandbox, api, seed=8)
+
+    assert first == again
+    assert first != other
+    assert 5 < sum(kind is not None for kind in first) < 35
+    assert len({kind for kind in first if kind is not None}) > 1
+
+
+def test_random_faults_only_hit_their_command(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.set_rate(1.0, kinds=[Fault.http_error(503)], command="unsubscribe/list")
+
+    assert api.get("me").status_code == 200
+    assert api.get("unsubscribe/list").status_code == 503
+
+
+def test_scripted_faults_take_precedence_over_random_ones(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.set_rate(1.0, kinds=["html_page"])
+    sandbox.faults.script(Fault.http_error(504))
+
+    assert api.get("me").status_code == 504
+    assert api.get("me").headers["Content-Type"].startswith("text/html")
+
+
+def test_clear_drops_scripted_and_random_faults(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.http_error(503))
+    sandbox.faults.set_rate(1.0)
+
+    sandbox.faults.clear()
+
+    assert [api.get("me").status_code for _ in range(5)] == [200] * 5
+    assert sandbox.faults.rate == 0.0
+
+
+def test_control_endpoints_never_get_faults(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.set_rate(1.0, kinds=["reset", "http_error"])
+    sandbox.faults.script(Fault.reset())
+
+    statuses = [api.control("GET", "state").status_code for _ in range(5)]
+    statuses.append(api.control("POST", "seed", {"generate": 2}).status_code)
+
+    assert statuses == [200] * 6
+    assert len(sandbox.faults.pending()) == 1
+
+
+def test_default_random_kinds_are_the_transient_ones() -> None:
+    plan = FaultPlan()
+    plan.set_rate(1.0, seed=3)
+
+    kinds = {fault.kind for fault in (plan.next_fault("me") for _ in range(300)) if fault is not None}
+
+    assert kinds == {"latency", "http_error", "rate_limited", "envelope_error", "reset", "truncated"}
+
+
+# -- the value type --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.latency(0.25),
+        Fault.http_error(502, body="json", retry_after=3),
+        Fault.rate_limited(retry_after=2),
+        Fault.envelope_error(10, "Mauvaise clé", http_status=401),
+        Fault.reset(after_bytes=30),
+        Fault.truncated(0.1),
+        Fault.malformed(),
+        Fault.html_page(),
+    ],
+)
+def test_fault_round_trips_through_its_dict_form(fault: Fault) -> None:
+    assert Fault.from_dict(json.loads(json.dumps(fault.to_dict()))) == fault
+
+
+def test_reset_after_bytes_implies_the_request_was_processed() -> None:
+    assert Fault.reset(after_bytes=1).processed is True
+    assert Fault.from_dict({"kind": "reset", "after_bytes": 5}).processed is True
+    assert Fault.reset().replaces_answer is True
+    assert Fault.reset(processed=True).replaces_answer is False
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: Fault.latency(-1), "must not be negative"),
+        (lambda: Fault.http_error(200), "4xx or 5xx"),
+        (lambda: Fault.truncated(1.0), "fraction"),
+        (lambda: Fault.from_dict({"kind": "explode"}), "unknown fault kind"),
+        (lambda: Fault.from_dict({"kind": "latency", "seconds": 1, "colour": "red"}), "unknown fault fields"),
+        (lambda: Fault.from_dict({"kind": "latency", "seconds": "slow"}), "not supported"),
+    ],
+)
+def test_invalid_faults_are_refused(build: Callable[[], Fault], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_set_rate_refuses_a_rate_outside_zero_to_one_and_unknown_kinds() -> None:
+    plan = FaultPlan()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        plan.set_rate(1.5)
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        plan.set_rate(0.5, kinds=["nope"])  # type: ignore[list-item]
