@@ -29,6 +29,7 @@ def sandbox() -> Iterator[MailPartnerSandbox]:
     """A started sandbox whose key is hard to encode, with no rate limit unless a test sets one."""
     with MailPartnerSandbox(api_key=NASTY_KEY, rate_limit_per_minute=None) as server:
         yield server
+        assert server.errors == [], "the sandbox itself failed while serving"
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from . import errors, wire
 from .wire import ResponseFormat, WireResponse
 
 FaultKind = Literal[
-    "latency", "http_error", "rate_limited", "envelope_error", "reset", "truncated", "malformed", "html_page"
+    "latency", "http_error", "rate_limited", "envelope_error", "reset", "truncated", "malformed", "html_page", "raw"
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "latency",
@@ -35,9 +35,10 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "truncated",
     "malformed",
     "html_page",
+    "raw",
 )
 HttpErrorBody = Literal["html", "json"]
-_REPLACING_KINDS = frozenset({"http_error", "rate_limited", "envelope_error", "html_page"})
+_REPLACING_KINDS = frozenset({"http_error", "rate_limited", "envelope_error", "html_page", "raw"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class Fault:
     :param after_bytes: ``reset``: how many bytes of the answer go out before the reset.
     :param processed: ``reset``: whether the request took effect before the connection dropped.
     :param fraction: ``truncated``: the share of the body sent before closing.
+    :param payload: ``raw``: the exact body to send (UTF-8).
+    :param content_type: ``raw``: its Content-Type.
+    :param location: ``raw``: a ``Location`` header (to answer with a redirect).
     """
 
     kind: FaultKind
@@ -66,6 +70,9 @@ class Fault:
     after_bytes: int = 0
     processed: bool = False
     fraction: float = 0.5
+    payload: str = ""
+    content_type: str = wire.JSON_CONTENT_TYPE
+    location: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -138,6 +145,22 @@ class Fault:
         """Status 200 with a ``text/html`` maintenance page, as a captive proxy or a CMS would send."""
         return cls("html_page")
 
+    @classmethod
+    def raw(
+        cls,
+        payload: str,
+        *,
+        status: int = 200,
+        content_type: str = wire.JSON_CONTENT_TYPE,
+        location: str | None = None,
+    ) -> Fault:
+        """Answer with exactly ``payload``: any answer the real service (or a proxy) might send.
+
+        For what no other kind covers: an envelope whose ``nbData`` disagrees with its records, a
+        record missing a field, ``success`` without a ``code``, a redirect to another host.
+        """
+        return cls("raw", status=status, payload=payload, content_type=content_type, location=location)
+
     # -- behaviour -----------------------------------------------------------------------------
 
     @property
@@ -159,6 +182,10 @@ class Fault:
             return wire.error_response(code, self.message, response_format, status=self.status, headers=retry)
         if self.kind == "html_page":
             return wire.html_response(200, wire.MAINTENANCE_PAGE)
+        if self.kind == "raw":
+            location = (("Location", self.location),) if self.location is not None else ()
+            body = self.payload.encode()
+            return wire.WireResponse(self.status, self.content_type, (body,), len(body), None, location)
         raise ValueError(f"a {self.kind} fault wraps the real answer instead of replacing it")
 
     def to_dict(self) -> dict[str, object]:
@@ -192,6 +219,7 @@ _DEFAULTS: dict[FaultKind, tuple[Fault, ...]] = {
     "truncated": (Fault.truncated(),),
     "malformed": (Fault.malformed(),),
     "html_page": (Fault.html_page(),),
+    "raw": (Fault.raw(""),),
 }
 
 #: The random faults used when ``set_rate`` gets no ``kinds``: the transient ones a robust client

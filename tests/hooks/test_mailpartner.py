@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -309,6 +311,104 @@ def test_untrustworthy_bodies_raise_response_error_without_retrying(
     assert info.value.http_status == 200
     assert "body starts" in str(info.value)
     assert len(api_requests(sandbox)) == 1
+
+
+def envelope(data: list[dict], **header: object) -> str:
+    return json.dumps({"success": True, "code": 200, "nbData": len(data), **header, "data": data})
+
+
+GOOD = {"id": 7, "email": "a@example.com", "createdAt": "2020-02-02 20:20:20"}
+
+
+def xml_list(nb_data: str, *records: list[str]) -> str:
+    body = "".join("<entry>" + "".join(f"<entry>{v}</entry>" for v in r) + "</entry>" for r in records)
+    return f"<result><entry>true</entry><entry>200</entry><entry>{nb_data}</entry><entry>{body}</entry></result>"
+
+
+UNTRUSTWORTHY = {
+    "nbData-too-high": (envelope([GOOD], nbData=2), "nbData says 2 entries but the answer holds 1"),
+    "nbData-too-low": (envelope([GOOD, {**GOOD, "id": 8}], nbData=1), "nbData says 1 entries but the answer holds 2"),
+    "nbData-missing": (json.dumps({"success": True, "code": 200, "data": [GOOD]}), "nbData is missing"),
+    "id-missing": (envelope([{"email": "a@b.c", "createdAt": GOOD["createdAt"]}]), "id is not an integer"),
+    "id-not-integer": (envelope([{**GOOD, "id": "seven"}]), "id is not an integer"),
+    "id-boolean": (envelope([{**GOOD, "id": True}]), "id is not an integer"),
+    "email-missing": (envelope([{"id": 1, "createdAt": GOOD["createdAt"]}]), "email is missing"),
+    "email-blank": (envelope([{**GOOD, "email": "   "}]), "email is missing"),
+    "date-missing": (envelope([{"id": 1, "email": "a@b.c"}]), "createdAt is not"),
+    "date-other-format": (envelope([{**GOOD, "createdAt": "20/07/2015 10:19"}]), "createdAt is not"),
+    "date-impossible": (envelope([{**GOOD, "createdAt": "2015-02-30 10:19:45"}]), "createdAt is not"),
+    "entry-not-object": (envelope(["a@b.c"]), "not an object"),
+    "success-false-no-code": (json.dumps({"success": False, "message": "oops"}), "'code' is missing"),
+    "success-not-boolean": (json.dumps({"success": "yes", "code": 200}), "'success' is missing"),
+    "success-true-code-not-200": (json.dumps({"success": True, "code": 201, "nbData": 0, "data": []}), "contradicts"),
+    "empty-body": ("", "expected '{'"),
+    "json-array": ("[]", "expected '{'"),
+    "xml-nbData-mismatch": (xml_list("3", ["1", "a@b.c", GOOD["createdAt"]]), "nbData says 3"),
+    "xml-record-short": (xml_list("1", ["1", "a@b.c"]), "createdAt is not"),
+}
+
+
+@pytest.mark.parametrize(("payload", "problem"), UNTRUSTWORTHY.values(), ids=UNTRUSTWORTHY.keys())
+def test_every_untrustworthy_list_answer_raises_response_error(sandbox, make_hook, payload, problem):
+    response_format = "xml" if payload.startswith("<") else "json"
+    sandbox.faults.script(Fault.raw(payload, content_type=f"application/{response_format}"))
+    hook = make_hook(response_format=response_format)
+    with pytest.raises(MailPartnerResponseError, match=re.escape(problem)) as info:
+        hook.get_unsubscribes()
+    assert info.value.http_status == 200
+    assert len(api_requests(sandbox)) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (json.dumps({"success": True, "code": 200}), "'credits' is missing"),
+        (json.dumps({"success": True, "code": 200, "credits": {"creditMail": 1, "currency": "EUR"}}), "balance"),
+        (
+            json.dumps({"success": True, "code": 200, "credits": {"creditMail": 1, "currency": "EUR", "balance": "x"}}),
+            "balance is not a decimal",
+        ),
+    ],
+)
+def test_incomplete_credits_raise_response_error(sandbox, make_hook, payload, problem):
+    sandbox.faults.script(Fault.raw(payload))
+    with pytest.raises(MailPartnerResponseError, match=problem):
+        make_hook().get_credits()
+
+
+def test_add_answer_without_stop_id_raises_response_error(sandbox, make_hook):
+    sandbox.faults.script(Fault.raw(json.dumps({"success": True, "code": 200})))
+    with pytest.raises(MailPartnerResponseError, match="stopId"):
+        make_hook().add_unsubscribe("a@example.com")
+
+
+def test_an_error_envelope_with_http_error_status_is_read(sandbox, make_hook):
+    sandbox.faults.script(Fault.raw(json.dumps({"success": False, "code": 10, "message": "bad key"}), status=401))
+    with pytest.raises(MailPartnerAuthError) as info:
+        make_hook().get_credits()
+    assert (info.value.http_status, info.value.code) == (401, 10)
+
+
+def test_an_unexpected_http_status_without_envelope_raises_response_error(sandbox, make_hook):
+    sandbox.faults.script(Fault.raw("Forbidden", status=403, content_type="text/plain"))
+    with pytest.raises(MailPartnerResponseError, match="unexpected HTTP 403") as info:
+        make_hook().get_credits()
+    assert info.value.http_status == 403
+
+
+def test_redirects_are_never_followed(sandbox, make_hook):
+    sandbox.faults.script(Fault.raw("", status=302, location="https://evil.example/collect?x=1"))
+    with pytest.raises(
+        MailPartnerResponseError, match=re.escape("redirect to 'https://evil.example/collect' not followed")
+    ):
+        make_hook().get_unsubscribes()
+    assert len(api_requests(sandbox)) == 1
+
+
+def test_an_oversized_small_answer_is_refused(sandbox, make_hook):
+    sandbox.faults.script(Fault.raw(json.dumps({"success": True, "code": 200, "pad": "x" * 2_000_000})))
+    with pytest.raises(MailPartnerResponseError, match="larger than"):
+        make_hook().get_credits()
 
 
 def _no_requests_exception_in_chain(error: BaseException) -> bool:

@@ -262,6 +262,21 @@ def test_html_page_is_text_html_with_status_200(sandbox: MailPartnerSandbox, api
         json.loads(response.text)
 
 
+def test_raw_fault_sends_exactly_the_given_answer(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    payload = '{"success": true, "code": 200, "nbData": 5, "data": []}'
+    sandbox.faults.script(Fault.raw(payload), Fault.raw("", status=302, location="https://elsewhere.example/"))
+
+    response = api.get("unsubscribe/list")
+    redirect = api.session.get(api.url("me"), allow_redirects=False, timeout=10)
+
+    assert response.status_code == 200
+    assert response.text == payload
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert redirect.status_code == 302
+    assert redirect.headers["Location"] == "https://elsewhere.example/"
+    assert Fault.from_dict(Fault.raw(payload).to_dict()) == Fault.raw(payload)
+
+
 # -- scheduling ------------------------------------------------------------------------------------
 
 

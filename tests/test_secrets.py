@@ -1,0 +1,100 @@
+"""The API key never appears in anything the package prints, raises or returns, in any encoding."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import socket
+import traceback
+from functools import partial
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from airflow_provider_mailpartner.exceptions import MailPartnerError
+from airflow_provider_mailpartner.testing import Fault
+from tests.conftest import NASTY_KEY
+
+ENCODINGS = {
+    NASTY_KEY,
+    quote(NASTY_KEY),
+    quote(NASTY_KEY, safe=""),
+    quote_plus(NASTY_KEY),
+    json.dumps(NASTY_KEY)[1:-1],
+    NASTY_KEY.encode("utf-8").decode("latin-1"),
+}
+
+
+def assert_no_key(text: str) -> None:
+    for encoded in ENCODINGS:
+        assert encoded not in text, f"the key leaked as {encoded!r}"
+        assert encoded.lower() not in text.lower(), f"the key leaked (case-folded) as {encoded!r}"
+
+
+def exercise(make_hook, sandbox) -> list[str]:
+    """Run every public method, succeeding and failing; return every text produced besides logs."""
+    texts: list[str] = []
+    sandbox.backend.seed([{"email": "a@example.com", "created_at": "2020-01-01 00:00:00"}])
+    for response_format in ("json", "xml"):
+        hook = make_hook(response_format=response_format, max_retries=1, timeout=0.5)
+        texts += [repr(hook), repr(hook.settings), repr(hook.client), repr(hook.get_conn().__dict__)]
+        texts += [repr(hook.get_unsubscribes()), repr(hook.get_credits()), repr(hook.test_connection())]
+        texts.append(repr(hook.add_unsubscribe(f"b-{response_format}@example.com")))
+        texts.append(repr(hook.add_unsubscribe(f"b-{response_format}@example.com")))
+        faults = [
+            Fault.reset(),
+            Fault.truncated(),
+            Fault.latency(1.0),
+            Fault.http_error(503),
+            Fault.rate_limited(retry_after=0),
+            Fault.envelope_error(500),
+            Fault.malformed(),
+            Fault.html_page(),
+            Fault.envelope_error(10),
+            Fault.raw("", status=302, location=f"https://x.example/?apiKey={quote_plus(NASTY_KEY)}"),
+            Fault.raw(json.dumps({"success": False, "code": 2, "message": f"echo {NASTY_KEY}"})),
+        ]
+        for fault in faults:
+            sandbox.faults.script(fault, fault)
+            for call in (hook.get_unsubscribes, hook.get_credits, partial(hook.delete_unsubscribe, 424242)):
+                try:
+                    call()
+                except MailPartnerError as error:
+                    texts.append("".join(traceback.format_exception(error)))
+                    texts.append(repr(error))
+                    texts.append(repr(pickle.loads(pickle.dumps(error))))
+            sandbox.faults.clear()
+    texts.append(repr(make_hook(password="wrong" + NASTY_KEY).test_connection()))
+    refused = make_hook(host=f"http://127.0.0.1:{free_port()}", max_retries=0)
+    with pytest.raises(MailPartnerError) as info:
+        refused.get_unsubscribes()
+    texts += ["".join(traceback.format_exception(info.value)), repr(refused.test_connection())]
+    return texts
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_key_never_reaches_logs_errors_or_reprs(make_hook, sandbox, caplog, capfd):
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("urllib3").setLevel(logging.DEBUG)
+        texts = exercise(make_hook, sandbox)
+
+    out, err = capfd.readouterr()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "apiKey=***" in logged, "urllib3's DEBUG request lines must be captured (and scrubbed)"
+    assert any("redirect to" in text for text in texts)
+    for text in [*texts, logged, caplog.text, out, err]:
+        assert_no_key(text)
+
+
+@pytest.mark.parametrize("response_format", ["json", "xml"])
+def test_the_key_is_sent_only_where_the_api_expects_it(make_hook, sandbox, response_format):
+    hook = make_hook(response_format=response_format)
+    hook.add_unsubscribe("c@example.com")
+    hook.get_credits()
+    assert [r.code for r in sandbox.requests] == [200, 200], "the sandbox accepted the key from body and query"
