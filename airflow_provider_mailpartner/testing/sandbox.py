@@ -186,15 +186,19 @@ class MailPartnerSandbox:
     ) -> ConnectionDict:
         """The Airflow connection to this sandbox: host, key as password, ``response_format`` extra.
 
+        The default format (json) is left out of the extra: Airflow warns about every extra value
+        shorter than five characters when it reads a connection.
+
         :param extra: more connection extras (``timeout``, ``max_retries``...).
         """
         if response_format not in ("json", "xml"):
             raise ValueError("response_format must be 'json' or 'xml'")
+        chosen = {} if response_format == "json" else {"response_format": response_format}
         return {
             "conn_type": CONN_TYPE,
             "host": self.url,
             "password": self._api_key,
-            "extra": {"response_format": response_format, **(extra or {})},
+            "extra": {**chosen, **(extra or {})},
         }
 
     def connection_json(
@@ -206,13 +210,15 @@ class MailPartnerSandbox:
     def connection_uri(
         self, response_format: ResponseFormat = "json", *, extra: Mapping[str, ExtraValue] | None = None
     ) -> str:
-        """The URI form: ``mailpartner://http://:<key>@127.0.0.1:<port>/?response_format=json``.
+        """The URI form: ``mailpartner://http://:<key>@127.0.0.1:<port>/?response_format=xml``.
 
         Airflow reads the host as ``http://127.0.0.1`` and the port separately.
         """
         connection = self.connection_dict(response_format, extra=extra)
         query = urlencode({key: _uri_value(value) for key, value in connection["extra"].items()})
-        return f"{CONN_TYPE}://http://:{quote(self._api_key, safe='')}@{LOOPBACK}:{self.port}/?{query}"
+        return f"{CONN_TYPE}://http://:{quote(self._api_key, safe='')}@{LOOPBACK}:{self.port}/" + (
+            f"?{query}" if query else ""
+        )
 
     def airflow_env(
         self,

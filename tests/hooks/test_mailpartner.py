@@ -181,6 +181,22 @@ def test_response_format_can_be_overridden_per_call(sandbox, make_hook):
         hook.get_credits(response_format="csv")
 
 
+@pytest.mark.parametrize("form", ["json", "uri"])
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_connection_as_json_or_uri_reaches_the_sandbox(sandbox, monkeypatch, form, response_format):
+    sandbox.backend.seed(SEED)
+    if form == "json":
+        value = sandbox.connection_json(response_format, extra={"timezone": "UTC"})
+    else:
+        value = sandbox.connection_uri(response_format, extra={"timezone": "UTC"})
+    monkeypatch.setenv(f"AIRFLOW_CONN_MP_{form.upper()}_{response_format.upper()}", value)
+    hook = MailPartnerHook(mailpartner_conn_id=f"mp_{form}_{response_format}")
+    assert hook.settings.base_url == sandbox.url
+    assert len(hook.get_unsubscribes()) == 3
+    assert hook.get_unsubscribes()[0].created_at.tzname() == "UTC"
+    assert [r.format for r in api_requests(sandbox)] == [response_format] * 2
+
+
 # --- the hook as an Airflow hook ------------------------------------------------------------
 
 

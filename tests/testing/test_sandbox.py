@@ -152,9 +152,10 @@ def test_connection_dict_points_airflow_at_the_sandbox() -> None:
 
 def test_connection_uri_quotes_the_key() -> None:
     with MailPartnerSandbox(api_key=ODD_KEY) as sandbox:
-        uri, port = sandbox.connection_uri(), sandbox.port
+        uri, xml_uri, port = sandbox.connection_uri(), sandbox.connection_uri("xml"), sandbox.port
 
-    assert uri == f"mailpartner://http://:{quote(ODD_KEY, safe='')}@127.0.0.1:{port}/?response_format=json"
+    assert uri == f"mailpartner://http://:{quote(ODD_KEY, safe='')}@127.0.0.1:{port}/"
+    assert xml_uri == f"{uri}?response_format=xml"
 
 
 def test_airflow_env_names_the_variable_after_the_conn_id() -> None:
