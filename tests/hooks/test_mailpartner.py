@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import deque
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -442,3 +443,15 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_million_entry_list_streams_identically_in_json_and_xml(sandbox, make_hook):
+    sandbox.backend.generate(1_000_000, seed=11)
+    last = sandbox.backend.entries()[-1]
+    hook = make_hook()
+    for response_format in FORMATS:
+        ((count, entry),) = deque(enumerate(hook.iter_unsubscribes(response_format=response_format), 1), maxlen=1)
+        assert count == 1_000_000
+        assert (entry.id, entry.email) == (last["id"], last["email"])
+        assert entry.created_at == datetime.fromisoformat(last["createdAt"]).replace(tzinfo=PARIS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,16 +23,3 @@ def sandbox() -> Iterator[MailPartnerSandbox]:
 def api(sandbox: MailPartnerSandbox) -> Iterator[ApiClient]:
     with requests.Session() as session:
         yield ApiClient(sandbox, session)
-
-
-_HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip this directory's ``slow`` tests unless the run selects them (``-m slow``)."""
-    if "slow" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="slow: select with -m slow")
-    for item in items:
-        if "slow" in item.keywords and _HERE in item.path.parents:
-            item.add_marker(skip)
