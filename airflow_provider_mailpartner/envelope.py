@@ -94,10 +94,17 @@ class Envelope:
     def ok(self) -> bool:
         return self.success is True and self.code == 200
 
+    @property
+    def is_error(self) -> bool:
+        """A well-formed error: ``success`` false with a code other than 200."""
+        return self.success is False and self.code is not None and self.code != 200
+
 
 def _as_bool(value: object) -> bool | None:
     if isinstance(value, bool):
         return value
+    if isinstance(value, int) and value in (0, 1):  # PHP back ends sometimes send 1/0
+        return bool(value)
     if isinstance(value, str):  # positional XML: booleans arrive as text
         return {"true": True, "1": True, "false": False, "0": False, "": False}.get(value.strip().lower())
     return None

@@ -11,11 +11,13 @@ import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 
 from airflow_provider_mailpartner.envelope import DocumentError, Event, data_event, field_event, item_event
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
+# Decimals, not floats: a money amount must not pick up binary rounding on its way in.
+_DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
 class _Reader:
@@ -23,7 +25,8 @@ class _Reader:
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        # utf-8-sig: a byte-order mark before the JSON (a PHP file saved with one) is dropped.
+        self._utf8 = codecs.getincrementaldecoder("utf-8-sig")("strict")
         self.buffer = ""
         self.pos = 0
         self.eof = False

@@ -84,7 +84,7 @@ def parse_api_datetime(value: object, zone: ZoneInfo) -> datetime:
 
 
 def parse_decimal(value: object, name: str) -> Decimal:
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
+    if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:

@@ -32,6 +32,9 @@ def secret_forms(secret: str) -> list[str]:
         quote_plus(secret, safe="/"),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
+        # PHP's json_encode escapes "/" by default.
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
+        json.dumps(secret, ensure_ascii=False)[1:-1].replace("/", "\\/"),
     }
     return sorted((form for form in forms if form), key=len, reverse=True)
 
@@ -53,6 +56,16 @@ class Redactor:
         if self._pattern is None:
             return text
         return self._pattern.sub(REDACTED, text)
+
+    def scrub_prefix(self, text: str, *, complete: bool) -> str:
+        """Scrub the start of a longer text: its tail may hold a cut-off key no pattern matches.
+
+        :param complete: the text is the whole thing, not a prefix; nothing needs trimming.
+        """
+        scrubbed = self.scrub(text)
+        if complete or not self.forms:
+            return scrubbed
+        return scrubbed[: max(0, len(scrubbed) - len(self.forms[0]))]
 
 
 class _ScrubbingFilter(logging.Filter):

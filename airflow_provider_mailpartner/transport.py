@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, TypeVar
+from typing import IO, NoReturn, TypeVar
 
 import requests
 
@@ -45,6 +45,7 @@ CHUNK_SIZE = 1 << 20
 SMALL_ANSWER_LIMIT = 1 << 20  # every answer but the list is a few hundred bytes
 SPOOL_IN_MEMORY = 4 << 20  # larger list bodies go to a temporary file, not to RAM
 EXCERPT_LENGTH = 160
+EXCERPT_SCAN = 4096  # bytes scrubbed to make the excerpt: white space may shrink a long head to it
 USER_AGENT = "airflow-provider-mailpartner"
 
 T = TypeVar("T")
@@ -77,6 +78,18 @@ class _Retryable(Exception):
         self.final = final
         self.retry_after = retry_after
 
+    def given_up(self, retries: int) -> MailPartnerError:
+        """The final error, saying how many retries were spent on it."""
+        if not retries:
+            return self.final
+        final = self.final
+        return type(final)(
+            f"{final.message} (gave up after {retries} {'retry' if retries == 1 else 'retries'})",
+            http_status=final.http_status,
+            code=final.code,
+            conn_id=final.conn_id,
+        )
+
 
 class MailPartnerClient:
     """Talks to one MailPartner account, as configured by one Airflow connection."""
@@ -107,7 +120,7 @@ class MailPartnerClient:
     def _read_small(self, command: Command, response_format: ResponseFormat, answer: Answer) -> dict[str, object]:
         body = answer.head(SMALL_ANSWER_LIMIT)
         fields = self._decode(answer, lambda: _small_fields(body, command.fields, response_format))
-        self._check_envelope(answer, fields, excerpt_source=body)
+        self._check_envelope(answer, fields)
         return fields
 
     @contextmanager
@@ -139,7 +152,7 @@ class MailPartnerClient:
             return fields
 
         fields = self._decode(answer, header)
-        self._check_envelope(answer, fields, excerpt_source=answer.head())
+        self._check_envelope(answer, fields)
         expected = fields.get("nbData")
         if isinstance(expected, bool) or not isinstance(expected, (int, str)) or not str(expected).isdigit():
             raise self._response_error(answer, f"nbData is missing or not a count: {str(expected)[:40]!r}")
@@ -206,7 +219,7 @@ class MailPartnerClient:
             except _Retryable as failure:
                 delay = self.policy.delay(retry_number, failure.retry_after)
                 if delay is None:
-                    raise failure.final from None
+                    raise failure.given_up(retry_number) from None
                 retry_number += 1
                 log.warning(
                     "%s /v1/%s failed (%s); retry %d of %d in %.1f s",
@@ -296,92 +309,101 @@ class MailPartnerClient:
         return f"{type(exc).__name__}: {text[:200]}"
 
     def _raise_for_status(self, answer: Answer) -> None:
+        """Classify a non-2xx answer; its envelope, when it carries one, is more precise than the status."""
         status = answer.http_status
         if 200 <= status < 300:
             return
         fields = _envelope_if_any(answer)
         envelope = Envelope.from_fields(fields) if fields else None
+        if envelope is not None and envelope.is_error:
+            self._raise_for_envelope(envelope, answer)
         if self.policy.retryable_status(status):
             if status == 429:
-                final: MailPartnerError = MailPartnerRateLimitError(
-                    f"{self._prefix()}rate limited (HTTP 429) after {self.policy.max_retries} retries; "
-                    "MailPartner allows 2000 requests per minute",
-                    http_status=status,
-                    code=429,
-                    conn_id=self._conn_id,
+                raise _Retryable(
+                    MailPartnerRateLimitError(
+                        f"{self._prefix()}rate limited (HTTP 429); MailPartner allows 2000 requests per minute",
+                        http_status=status,
+                        code=429,
+                        conn_id=self._conn_id,
+                    ),
+                    answer.retry_after,
                 )
-            else:
-                final = MailPartnerApiError(
-                    f"{self._prefix()}HTTP {status} after {self.policy.max_retries} retries"
-                    f"{self._api_detail(envelope)}: {self._excerpt(answer.head())}",
-                    http_status=status,
-                    code=envelope.code if envelope else None,
-                    conn_id=self._conn_id,
-                )
-            raise _Retryable(final, answer.retry_after)
-        if envelope is not None and envelope.success is False and envelope.code is not None:
-            raise self._api_error(envelope, status)
+            raise _Retryable(
+                MailPartnerApiError(
+                    f"{self._prefix()}HTTP {status}: {self._excerpt(answer)}", http_status=status, conn_id=self._conn_id
+                ),
+                answer.retry_after,
+            )
         raise self._response_error(answer, f"unexpected HTTP {status}")
 
-    def _check_envelope(self, answer: Answer, fields: dict[str, object], *, excerpt_source: bytes) -> None:
+    def _check_envelope(self, answer: Answer, fields: dict[str, object]) -> None:
         envelope = Envelope.from_fields(fields)
         if envelope.ok:
             return
-        if envelope.code is not None and self.policy.retryable_code(envelope.code):
-            raise _Retryable(self._api_error(envelope, answer.http_status), answer.retry_after)
-        if envelope.success is False and envelope.code is not None:
-            raise self._api_error(envelope, answer.http_status)
+        if envelope.is_error:
+            self._raise_for_envelope(envelope, answer)
         if envelope.success is None:
             problem = "'success' is missing or not a boolean"
         elif envelope.code is None:
             problem = "'code' is missing or not an integer"
         else:
-            problem = f"success={envelope.success} contradicts code={envelope.code}"
-        raise self._response_error(answer, problem, excerpt_source=excerpt_source)
+            problem = f"success={str(envelope.success).lower()} contradicts code={envelope.code}"
+        raise self._response_error(answer, problem)
+
+    def _raise_for_envelope(self, envelope: Envelope, answer: Answer) -> NoReturn:
+        """An error envelope: auth codes at once, codes 429/500 (or a 429/5xx status) retried."""
+        error = self._api_error(envelope, answer.http_status)
+        if isinstance(error, MailPartnerAuthError):
+            raise error
+        if self.policy.retryable_code(error.code or 0) or self.policy.retryable_status(answer.http_status):
+            raise _Retryable(error, answer.retry_after)
+        raise error
 
     def _api_error(self, envelope: Envelope, http_status: int) -> MailPartnerError:
         code = envelope.code
         detail = f"code {code}" + (f": {self.redactor.scrub(envelope.message)}" if envelope.message else "")
-        kwargs = {"http_status": http_status, "code": code, "conn_id": self._conn_id}
+        if http_status != 200:
+            detail += f", HTTP {http_status}"
+        kind: type[MailPartnerError] = MailPartnerApiError
+        text = f"MailPartner answered {detail}"
         if code in AUTH_ERROR_CODES:
-            return MailPartnerAuthError(
-                f"{self._prefix()}MailPartner refused the credentials ({detail}); "
-                "check the API key in the connection's password and the account's API access",
-                **kwargs,  # type: ignore[arg-type]
+            kind = MailPartnerAuthError
+            text = (
+                f"MailPartner refused the credentials ({detail}); "
+                "check the API key in the connection's password and the account's API access"
             )
-        if code == 429:
-            return MailPartnerRateLimitError(
-                f"{self._prefix()}rate limited ({detail}) after {self.policy.max_retries} retries",
-                **kwargs,  # type: ignore[arg-type]
-            )
-        return MailPartnerApiError(f"{self._prefix()}MailPartner answered {detail}", **kwargs)  # type: ignore[arg-type]
+        elif code == 429 or http_status == 429:
+            kind = MailPartnerRateLimitError
+            text = f"rate limited ({detail}); MailPartner allows 2000 requests per minute"
+        return kind(f"{self._prefix()}{text}", http_status=http_status, code=code, conn_id=self._conn_id)
 
-    def _decode(self, answer: Answer, parse: Callable[[], T]) -> T:
-        if _looks_like_html(answer):
-            raise self._response_error(answer, "answered with an HTML page instead of the API envelope")
+    def _decode(self, answer: Answer, parse: Callable[[], dict[str, object]]) -> dict[str, object]:
+        """The answer's top-level fields, or a response error saying why there are none."""
         try:
             return parse()
         except DocumentError as exc:
-            raise self._response_error(answer, str(exc)) from None
+            problem = str(exc)
+        # An error may come in the other format than the one asked for: read it if it does.
+        fields = _envelope_if_any(answer)
+        if fields is not None and Envelope.from_fields(fields).is_error:
+            return fields
+        if _looks_like_html(answer):
+            problem = "answered with an HTML page instead of the API envelope"
+        raise self._response_error(answer, problem)
 
-    def _response_error(
-        self, answer: Answer, problem: str, *, excerpt_source: bytes | None = None
-    ) -> MailPartnerResponseError:
-        excerpt = self._excerpt(answer.head() if excerpt_source is None else excerpt_source)
+    def _response_error(self, answer: Answer, problem: str) -> MailPartnerResponseError:
         return MailPartnerResponseError(
-            f"{self._prefix()}untrustworthy answer (HTTP {answer.http_status}): {problem}; body starts {excerpt}",
+            f"{self._prefix()}untrustworthy answer (HTTP {answer.http_status}): {self.redactor.scrub(problem)}; "
+            f"body starts {self._excerpt(answer)}",
             http_status=answer.http_status,
             conn_id=self._conn_id,
         )
 
-    def _api_detail(self, envelope: Envelope | None) -> str:
-        if envelope is None or envelope.code is None:
-            return ""
-        return f" (code {envelope.code})"
-
-    def _excerpt(self, raw: bytes) -> str:
-        text = raw[: EXCERPT_LENGTH * 2].decode("utf-8", "replace")
-        text = " ".join(self.redactor.scrub(text).split())
+    def _excerpt(self, answer: Answer) -> str:
+        """The start of the body, scrubbed before it is cut so that no part of the key survives."""
+        head = answer.head(EXCERPT_SCAN)
+        text = self.redactor.scrub_prefix(head.decode("utf-8", "replace"), complete=len(head) < EXCERPT_SCAN)
+        text = " ".join(text.split())
         return repr(text[:EXCERPT_LENGTH] + ("..." if len(text) > EXCERPT_LENGTH else ""))
 
     def _prefix(self, command: Command | None = None) -> str:

@@ -413,6 +413,65 @@ def test_an_unexpected_http_status_without_envelope_raises_response_error(sandbo
     assert info.value.http_status == 403
 
 
+@pytest.mark.parametrize("status", [200, 401, 500, 503])
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_an_auth_code_is_never_retried_whatever_the_http_status(sandbox, make_hook, status, response_format):
+    if response_format == "json":
+        payload = json.dumps({"success": False, "code": 10, "message": "Mauvaise clé API"})
+    else:
+        payload = "<result><entry>false</entry><entry>10</entry><entry><![CDATA[Mauvaise clé]]></entry></result>"
+    sandbox.faults.script(Fault.raw(payload, status=status, content_type=f"application/{response_format}"))
+    with pytest.raises(MailPartnerAuthError) as info:
+        make_hook(response_format=response_format).get_unsubscribes()
+    assert (info.value.code, info.value.http_status) == (10, status)
+    assert len(api_requests(sandbox)) == 1
+
+
+def test_an_error_envelope_in_the_other_format_is_still_read(sandbox, make_hook):
+    sandbox.faults.script(Fault.raw(json.dumps({"success": False, "code": 10, "message": "bad key"})))
+    with pytest.raises(MailPartnerAuthError):
+        make_hook(response_format="xml").get_credits()
+
+
+def test_success_false_with_code_200_is_a_contradiction(sandbox, make_hook):
+    sandbox.faults.script(Fault.raw(json.dumps({"success": False, "code": 200})))
+    with pytest.raises(MailPartnerResponseError, match="success=false contradicts code=200"):
+        make_hook().get_credits()
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type"),
+    [
+        ('{"success": true, "code": 200, "nbData": 1, "data": [DATA]}', "text/html; charset=UTF-8"),
+        ('\ufeff{"success": true, "code": 200, "nbData": 1, "data": [DATA]}', "application/json"),
+        ('{"success": 1, "code": "200", "nbData": "1", "data": [DATA]}', "application/json"),
+        ('{"data": [DATA], "nbData": 1, "code": 200, "success": true}', "application/json"),
+    ],
+    ids=["json-labelled-html", "byte-order-mark", "php-style-scalars", "header-after-data"],
+)
+def test_well_formed_answers_from_a_sloppy_server_are_accepted(sandbox, make_hook, payload, content_type):
+    sandbox.faults.script(Fault.raw(payload.replace("DATA", json.dumps(GOOD)), content_type=content_type))
+    (record,) = make_hook().get_unsubscribes()
+    assert (record.id, record.email) == (GOOD["id"], GOOD["email"])
+
+
+def test_a_numeric_balance_is_read_exactly(sandbox, make_hook):
+    credits = {"creditMail": 5, "currency": "EUR", "balance": 10225.119}
+    sandbox.faults.script(Fault.raw(json.dumps({"success": True, "code": 200, "credits": credits})))
+    assert make_hook().get_credits().balance == Decimal("10225.119")
+
+
+def test_retry_warnings_describe_each_attempt_and_the_error_counts_the_retries(sandbox, make_hook, caplog):
+    sandbox.faults.script(*(Fault.http_error(503) for _ in range(3)))
+    with pytest.raises(MailPartnerApiError) as info:
+        make_hook(max_retries=2).get_credits()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert "retry 1 of 2" in warnings[0]
+    assert "gave up" not in warnings[0]
+    assert str(info.value).endswith("(gave up after 2 retries)")
+
+
 def test_redirects_are_never_followed(sandbox, make_hook):
     sandbox.faults.script(Fault.raw("", status=302, location="https://evil.example/collect?x=1"))
     with pytest.raises(
