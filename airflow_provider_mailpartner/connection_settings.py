@@ -22,6 +22,11 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_BACKOFF = 1.0
 DEFAULT_TIMEZONE = "Europe/Paris"
+# Upper bounds keep a typo from holding a worker for hours: a call waits at most about
+# (max_retries + 1) x 30 x timeout, plus the backoff.
+MAX_TIMEOUT = 300.0
+MAX_RETRIES = 20
+MAX_RETRY_BACKOFF = 60.0
 RESPONSE_FORMATS = ("json", "xml")
 
 ResponseFormat = Literal["json", "xml"]
@@ -111,9 +116,19 @@ def resolve_settings(
         base_url=_base_url(host, port, allow_insecure, fail),
         api_key=password.strip(),
         response_format=cast(ResponseFormat, response_format),
-        timeout=_number("timeout", pick("timeout", DEFAULT_TIMEOUT), fail, minimum=0.001),
-        max_retries=int(_number("max_retries", pick("max_retries", DEFAULT_MAX_RETRIES), fail, integer=True)),
-        retry_backoff=_number("retry_backoff", pick("retry_backoff", DEFAULT_RETRY_BACKOFF), fail),
+        timeout=_number("timeout", pick("timeout", DEFAULT_TIMEOUT), fail, minimum=0.001, maximum=MAX_TIMEOUT),
+        max_retries=int(
+            _number(
+                "max_retries",
+                pick("max_retries", DEFAULT_MAX_RETRIES),
+                fail,
+                integer=True,
+                maximum=MAX_RETRIES,
+            )
+        ),
+        retry_backoff=_number(
+            "retry_backoff", pick("retry_backoff", DEFAULT_RETRY_BACKOFF), fail, maximum=MAX_RETRY_BACKOFF
+        ),
         timezone=timezone,
     )
 
@@ -159,14 +174,16 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
-def _number(name: str, value: object, fail: _Fail, *, minimum: float = 0.0, integer: bool = False) -> float:
+def _number(
+    name: str, value: object, fail: _Fail, *, minimum: float = 0.0, maximum: float, integer: bool = False
+) -> float:
     try:
         number = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
     except (TypeError, ValueError):
         number = math.nan
-    if not math.isfinite(number) or number < minimum or (integer and not number.is_integer()):
+    if not minimum <= number <= maximum or (integer and not number.is_integer()):  # NaN fails too
         kind = "a whole number" if integer else "a number"
-        raise fail(f"{name} must be {kind} >= {minimum:g}, not {value!r}")
+        raise fail(f"{name} must be {kind} from {minimum:g} to {maximum:g}, not {value!r}")
     return number
 
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from airflow_provider_mailpartner.records import strict_int
+
 EventKind = Literal["field", "data", "item"]
 Event = tuple[EventKind, str, object]
 """``("field", name, value)`` for a whole top-level field, ``("data", name, None)`` where a
@@ -86,7 +88,7 @@ class Envelope:
     def from_fields(cls, fields: dict[str, object]) -> Envelope:
         return cls(
             success=_as_bool(fields.get("success")),
-            code=_as_code(fields.get("code")),
+            code=strict_int(fields.get("code")),
             message=_as_message(fields.get("message")),
         )
 
@@ -110,15 +112,8 @@ def _as_bool(value: object) -> bool | None:
     return None
 
 
-def _as_code(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
-        return int(value.strip())
-    return None
-
-
 def _as_message(value: object) -> str | None:
+    # Not cut here: a message is scrubbed of the key before it is shortened for display.
     if isinstance(value, str):
-        return value.strip()[:200] or None
+        return value.strip() or None
     return None

@@ -23,25 +23,34 @@ class MailPartnerError(AirflowException):
         http_status: int | None = None,
         code: int | None = None,
         conn_id: str | None = None,
+        retries: int = 0,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.http_status = http_status
         self.code = code
         self.conn_id = conn_id
+        self.retries = retries
+        """How many retries the call had made when this error ended it."""
 
     def __str__(self) -> str:
         return self.message
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only fields must survive pickling (Airflow ships task errors between processes).
-        return (_rebuild, (type(self), self.message, self.http_status, self.code, self.conn_id))
+        fields = (self.message, self.http_status, self.code, self.conn_id, self.retries)
+        return (_rebuild, (type(self), *fields))
 
 
 def _rebuild(
-    cls: type[MailPartnerError], message: str, http_status: int | None, code: int | None, conn_id: str | None
+    cls: type[MailPartnerError],
+    message: str,
+    http_status: int | None,
+    code: int | None,
+    conn_id: str | None,
+    retries: int,
 ) -> MailPartnerError:
-    return cls(message, http_status=http_status, code=code, conn_id=conn_id)
+    return cls(message, http_status=http_status, code=code, conn_id=conn_id, retries=retries)
 
 
 class MailPartnerConfigError(MailPartnerError):

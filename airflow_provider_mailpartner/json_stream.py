@@ -15,9 +15,17 @@ from decimal import Decimal
 
 from airflow_provider_mailpartner.envelope import DocumentError, Event, data_event, field_event, item_event
 
+MAX_VALUE_CHARS = 64 << 20  # one list entry is ~100 characters; no field of an answer is near this
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-# Decimals, not floats: a money amount must not pick up binary rounding on its way in.
-_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+# Decimals, not floats: a money amount must not pick up binary rounding on its way in. NaN and
+# Infinity, which Python's decoder accepts by default, are not JSON and no answer carries them.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
 
 
 class _Reader:
@@ -31,21 +39,31 @@ class _Reader:
         self.pos = 0
         self.eof = False
 
-    def refill(self) -> bool:
-        """Append the next chunk (dropping what was consumed); False at the end of input."""
-        while not self.eof:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                self.eof = True
-                text = self._decode(b"", final=True)
-            else:
-                text = self._decode(chunk, final=False)
-            if text or self.eof:
-                self.buffer = self.buffer[self.pos :] + text
-                self.pos = 0
-                return bool(text)
-        return False
+    def refill(self, at_least: int = 1) -> bool:
+        """Read until ``at_least`` more characters are pending (or input ends); False if none came.
+
+        Consumed text is dropped and the pieces are joined once, so the cost stays linear in the
+        size of the input however long a single value is.
+        """
+        pieces = [self.buffer[self.pos :]]
+        wanted = len(pieces[0]) + at_least
+        have = len(pieces[0])
+        while have < wanted and not self.eof:
+            text = self._next_text()
+            pieces.append(text)
+            have += len(text)
+        grew = have > len(pieces[0])
+        self.buffer = "".join(pieces)
+        self.pos = 0
+        return grew
+
+    def _next_text(self) -> str:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self.eof = True
+            return self._decode(b"", final=True)
+        return self._decode(chunk, final=False)
 
     def _decode(self, chunk: bytes, *, final: bool) -> str:
         try:
@@ -79,16 +97,23 @@ class _Reader:
             try:
                 value, end = _DECODER.raw_decode(self.buffer, self.pos)
             except json.JSONDecodeError as exc:
-                if self.refill():
+                if self._grow():
                     continue
                 raise DocumentError(f"invalid JSON: {exc.msg}") from None
-            except (ValueError, RecursionError) as exc:
+            except (ValueError, RecursionError, ArithmeticError) as exc:  # huge numbers, deep nesting
                 raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
             # A number or literal that touches the end of the window may continue in the next chunk.
-            if end >= len(self.buffer) and self.refill():
+            if end >= len(self.buffer) and self._grow():
                 continue
             self.pos = end
             return value
+
+    def _grow(self) -> bool:
+        """Double the pending text, so that decoding a long value again from its start stays linear."""
+        pending = len(self.buffer) - self.pos
+        if pending > MAX_VALUE_CHARS:
+            raise DocumentError(f"invalid JSON: a single value is longer than {MAX_VALUE_CHARS} characters")
+        return self.refill(max(pending, 1))
 
     def expect(self, wanted: str, where: str) -> None:
         found = self.next_char()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
-API_DATE_LENGTH = len("2015-07-20 10:19:45")
+# ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_API_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 class UnsubscribeRecord(TypedDict):
@@ -53,32 +56,40 @@ def parse_unsubscribe(raw: object, zone: ZoneInfo) -> Unsubscribe:
     """Check one raw list entry (from JSON or positional XML) and build the value."""
     if not isinstance(raw, dict):
         raise RecordError(f"an entry is not an object: {_short(raw)}")
+    entry_id = parse_int(raw.get("id"), "id")
+    if entry_id < 1:
+        raise RecordError(f"id is not a positive integer: {entry_id}")
     return Unsubscribe(
-        id=parse_int(raw.get("id"), "id"),
+        id=entry_id,
         email=_email(raw.get("email")),
         created_at=parse_api_datetime(raw.get("createdAt"), zone),
     )
 
 
-def parse_int(value: object, name: str) -> int:
-    """An integer field; XML carries numbers as text, so digit strings are accepted too."""
+def strict_int(value: object) -> int | None:
+    """The one reading of an integer field: a JSON integer, or ASCII digits (XML carries text)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.lstrip("-").isdigit() and len(text) <= 19:
-            return int(text)
-    raise RecordError(f"{name} is not an integer: {_short(value)}")
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
+def parse_int(value: object, name: str) -> int:
+    number = strict_int(value)
+    if number is None:
+        raise RecordError(f"{name} is not an integer: {_short(value)}")
+    return number
 
 
 def parse_api_datetime(value: object, zone: ZoneInfo) -> datetime:
     """``YYYY-MM-DD HH:MM:SS`` with no zone, read as local time in ``zone``."""
     if isinstance(value, str):
         text = value.strip()
-        if len(text) == API_DATE_LENGTH and text[10] == " ":
+        if _API_DATE.fullmatch(text):
             try:
                 return datetime.fromisoformat(text).replace(tzinfo=zone)
-            except ValueError:
+            except ValueError:  # a well-shaped impossible date, such as 2015-02-30
                 pass
     raise RecordError(f"createdAt is not a 'YYYY-MM-DD HH:MM:SS' date: {_short(value)}")
 

@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 from urllib.parse import quote, quote_plus
+from xml.sax.saxutils import escape
 
 REDACTED = "***"
 
@@ -35,6 +36,9 @@ def secret_forms(secret: str) -> list[str]:
         # PHP's json_encode escapes "/" by default.
         json.dumps(secret)[1:-1].replace("/", "\\/"),
         json.dumps(secret, ensure_ascii=False)[1:-1].replace("/", "\\/"),
+        # An XML answer echoing the key escapes & < > and quotes.
+        escape(secret),
+        escape(secret, {'"': "&quot;", "'": "&apos;"}),
     }
     return sorted((form for form in forms if form), key=len, reverse=True)
 

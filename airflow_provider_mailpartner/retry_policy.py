@@ -11,12 +11,12 @@ Why repeating each request is safe:
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-from airflow_provider_mailpartner.exceptions import AUTH_ERROR_CODES
-
+_SECONDS = re.compile(r"[0-9]{1,9}")
 RETRYABLE_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRYABLE_API_CODES = frozenset({429, 500})
 
@@ -42,7 +42,7 @@ class RetryPolicy:
         return http_status in RETRYABLE_HTTP_STATUSES
 
     def retryable_code(self, code: int) -> bool:
-        return code in RETRYABLE_API_CODES and code not in AUTH_ERROR_CODES
+        return code in RETRYABLE_API_CODES
 
     def delay(self, retry_number: int, retry_after: str | None = None) -> float | None:
         """Seconds to wait before retry ``retry_number`` (0-based), or None when none is left.
@@ -52,7 +52,7 @@ class RetryPolicy:
         """
         if retry_number >= self.max_retries:
             return None
-        step = min(self.backoff_max, self.backoff * (2**retry_number))
+        step = min(self.backoff_max, self.backoff * (2 ** min(retry_number, 32)))
         wait: float = step / 2 + self.rng.uniform(0, step / 2)
         asked = parse_retry_after(retry_after)
         if asked is not None:
@@ -67,7 +67,7 @@ def parse_retry_after(value: str | None) -> float | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if _SECONDS.fullmatch(text):
         return float(text)
     try:
         when = parsedate_to_datetime(text)

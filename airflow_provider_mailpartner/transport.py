@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, NoReturn, TypeVar
+from typing import IO, NoReturn, TypeVar, cast
 
 import requests
+import urllib3
 
 from airflow_provider_mailpartner.connection_settings import (
     ConnectionSettings,
@@ -34,9 +35,9 @@ from airflow_provider_mailpartner.exceptions import (
     MailPartnerTransportError,
 )
 from airflow_provider_mailpartner.json_stream import json_events
-from airflow_provider_mailpartner.records import RecordError
+from airflow_provider_mailpartner.records import RecordError, strict_int
 from airflow_provider_mailpartner.redaction import Redactor
-from airflow_provider_mailpartner.retry_policy import RetryPolicy
+from airflow_provider_mailpartner.retry_policy import RetryPolicy, parse_retry_after
 from airflow_provider_mailpartner.xml_positional import xml_events, xml_fields
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 1 << 20
 SMALL_ANSWER_LIMIT = 1 << 20  # every answer but the list is a few hundred bytes
 SPOOL_IN_MEMORY = 4 << 20  # larger list bodies go to a temporary file, not to RAM
+LIST_ANSWER_LIMIT = 2 << 30  # a million entries is ~80 MB; this only stops an endless body
+ATTEMPT_TIMEOUTS = 30  # one attempt may take 30 x the connection's timeout in all (5 min by default)
+# requests drops None-valued entries after merging, so these keys shut out the environment's proxies.
+_NO_PROXY = cast("dict[str, str]", {"http": None, "https": None, "all": None})
 EXCERPT_LENGTH = 160
 EXCERPT_SCAN = 4096  # bytes scrubbed to make the excerpt: white space may shrink a long head to it
 USER_AGENT = "airflow-provider-mailpartner"
@@ -78,35 +83,30 @@ class _Retryable(Exception):
         self.final = final
         self.retry_after = retry_after
 
-    def given_up(self, retries: int) -> MailPartnerError:
-        """The final error, saying how many retries were spent on it."""
-        if not retries:
-            return self.final
+    def given_up(self, retries: int, why: str | None = None) -> MailPartnerError:
+        """The final error, saying how many retries were spent on it, and why no more were made."""
         final = self.final
+        notes = [why] if why else []
+        if retries:
+            notes.append(f"gave up after {retries} {'retry' if retries == 1 else 'retries'}")
+        message = f"{final.message} ({'; '.join(notes)})" if notes else final.message
         return type(final)(
-            f"{final.message} (gave up after {retries} {'retry' if retries == 1 else 'retries'})",
-            http_status=final.http_status,
-            code=final.code,
-            conn_id=final.conn_id,
+            message, http_status=final.http_status, code=final.code, conn_id=final.conn_id, retries=retries
         )
 
 
 class MailPartnerClient:
     """Talks to one MailPartner account, as configured by one Airflow connection."""
 
-    def __init__(
-        self,
-        settings: ConnectionSettings,
-        redactor: Redactor,
-        *,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, settings: ConnectionSettings, redactor: Redactor) -> None:
         self.settings = settings
         self.redactor = redactor
         self.policy = RetryPolicy(max_retries=settings.max_retries, backoff=settings.retry_backoff)
-        self.session = session or _new_session()
-        self._sleep = sleep
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        # Plain http (loopback, or an explicit opt-in) must not travel through an environment
+        # proxy: the key is in the URL. https may, since the proxy only sees a tunnel.
+        self._proxies = _NO_PROXY if settings.base_url.startswith("http://") else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.settings.conn_id!r}, base_url={self.settings.base_url!r})"
@@ -133,7 +133,7 @@ class MailPartnerClient:
         retry can never repeat entries; ``nbData`` is checked when the iterator is exhausted.
         ``convert`` raises :class:`RecordError` for an entry it cannot trust.
         """
-        header, answer = self._with_retries(command, response_format, {}, self._read_header, None)
+        header, answer = self._with_retries(command, response_format, {}, self._read_header, LIST_ANSWER_LIMIT)
         try:
             yield self._entries(command, response_format, answer, header, convert)
         finally:
@@ -153,10 +153,10 @@ class MailPartnerClient:
 
         fields = self._decode(answer, header)
         self._check_envelope(answer, fields)
-        expected = fields.get("nbData")
-        if isinstance(expected, bool) or not isinstance(expected, (int, str)) or not str(expected).isdigit():
-            raise self._response_error(answer, f"nbData is missing or not a count: {str(expected)[:40]!r}")
-        return fields, answer
+        expected = strict_int(fields.get("nbData"))
+        if expected is None or expected < 0:
+            raise self._response_error(answer, f"nbData is missing or not a count: {str(fields.get('nbData'))[:40]!r}")
+        return {**fields, "nbData": expected}, answer
 
     def _entries(
         self,
@@ -166,20 +166,13 @@ class MailPartnerClient:
         header: dict[str, object],
         convert: Callable[[object], T],
     ) -> Iterator[T]:
-        expected = int(str(header["nbData"]))
+        expected = header["nbData"]
         count = 0
-        events = _events(answer, command, response_format)
-        while True:
-            try:
-                event = next(events)
-            except StopIteration:
-                break
-            except DocumentError as exc:
-                raise self._response_error(answer, f"{exc} (after {count} entries)") from None
-            if event[0] == "item":
+        for kind, _name, value in self._checked_list_events(command, response_format, answer):
+            if kind == "item":
                 count += 1
                 try:
-                    entry = convert(event[2])
+                    entry = convert(value)
                 except RecordError as exc:
                     raise self._response_error(answer, f"entry {count}: {exc}") from None
                 yield entry
@@ -188,38 +181,53 @@ class MailPartnerClient:
                 answer, f"nbData says {expected} entries but the answer holds {count}: truncated or corrupt"
             )
 
+    def _checked_list_events(
+        self, command: Command, response_format: ResponseFormat, answer: Answer
+    ) -> Iterator[Event]:
+        """The list's events, refusing a document that is not exactly one envelope with one list.
+
+        A missing, null or repeated ``data``, or a field given twice (a second ``success`` after
+        the data, say), would otherwise read as a short list: for a suppression job, "nobody
+        unsubscribed".
+        """
+        seen: set[str] = set()
+        lists = 0
+        events = _events(answer, command, response_format)
+        while True:
+            try:
+                kind, name, value = next(events)
+            except StopIteration:
+                break
+            except DocumentError as exc:
+                raise self._response_error(answer, str(exc)) from None
+            if kind == "field" and name == command.stream_field:
+                raise self._response_error(answer, f"{name!r} is not a list: {str(value)[:40]!r}")
+            if kind in ("field", "data"):
+                if name in seen:
+                    raise self._response_error(answer, f"the answer gives {name!r} twice")
+                seen.add(name)
+                lists += kind == "data"
+            yield kind, name, value
+        if not lists:
+            raise self._response_error(answer, f"the answer has no {command.stream_field!r} list")
+
     def _with_retries(
         self,
         command: Command,
         response_format: ResponseFormat,
         values: dict[str, str],
         read: Callable[[Command, ResponseFormat, Answer], T],
-        body_limit: int | None,
+        body_limit: int,
     ) -> T:
         """The one retry loop: transport failures, retryable statuses and retryable codes."""
         retry_number = 0
         while True:
-            started = time.monotonic()
             try:
-                answer = self._exchange(command, response_format, values, body_limit)
-                try:
-                    self._raise_for_status(answer)
-                    result = read(command, response_format, answer)
-                except BaseException:
-                    answer.body.close()
-                    raise
-                log.debug(
-                    "%s /v1/%s -> HTTP %s in %.2f s",
-                    command.method,
-                    command.path,
-                    answer.http_status,
-                    time.monotonic() - started,
-                )
-                return result
+                return self._attempt(command, response_format, values, read, body_limit)
             except _Retryable as failure:
                 delay = self.policy.delay(retry_number, failure.retry_after)
                 if delay is None:
-                    raise failure.given_up(retry_number) from None
+                    raise failure.given_up(retry_number, self._why_not_waiting(retry_number, failure)) from None
                 retry_number += 1
                 log.warning(
                     "%s /v1/%s failed (%s); retry %d of %d in %.1f s",
@@ -230,14 +238,53 @@ class MailPartnerClient:
                     self.policy.max_retries,
                     delay,
                 )
-                self._sleep(delay)
+                time.sleep(delay)
+            except MailPartnerError as error:
+                # A repeat may meet the consequence of an attempt whose answer was lost (code 3
+                # on add, code 4 on delete): callers read .retries to tell.
+                error.retries = retry_number
+                raise
+
+    def _attempt(
+        self,
+        command: Command,
+        response_format: ResponseFormat,
+        values: dict[str, str],
+        read: Callable[[Command, ResponseFormat, Answer], T],
+        body_limit: int,
+    ) -> T:
+        started = time.monotonic()
+        answer = self._exchange(command, response_format, values, body_limit)
+        try:
+            self._raise_for_status(answer)
+            result = read(command, response_format, answer)
+        except BaseException:
+            answer.body.close()
+            raise
+        log.debug(
+            "%s /v1/%s -> HTTP %s in %.2f s",
+            command.method,
+            command.path,
+            answer.http_status,
+            time.monotonic() - started,
+        )
+        return result
+
+    def _why_not_waiting(self, retry_number: int, failure: _Retryable) -> str | None:
+        asked = parse_retry_after(failure.retry_after)
+        if retry_number < self.policy.max_retries and asked is not None and asked > self.policy.retry_after_max:
+            return (
+                f"MailPartner asked to wait {asked:.0f} s (Retry-After), longer than the "
+                f"{self.policy.retry_after_max:.0f} s a task waits"
+            )
+        return None
 
     def _exchange(
         self,
         command: Command,
         response_format: ResponseFormat,
         values: dict[str, str],
-        body_limit: int | None,
+        body_limit: int,
     ) -> Answer:
         """One HTTP round trip, the body read to the end; transport failures become _Retryable."""
         url = f"{self.settings.base_url}/v1/{command.path}"
@@ -245,6 +292,7 @@ class MailPartnerClient:
         timeout = (self.settings.timeout, self.settings.timeout)
         failure: str | None = None
         too_large = False
+        deadline = time.monotonic() + self.settings.timeout * ATTEMPT_TIMEOUTS
         # Closed below on failure, else by whoever consumes the Answer.
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
         try:
@@ -256,12 +304,19 @@ class MailPartnerClient:
                 timeout=timeout,
                 allow_redirects=False,
                 stream=True,
+                proxies=self._proxies,
             ) as response:
                 size = 0
-                for chunk in response.iter_content(CHUNK_SIZE):
+                # read1 returns as soon as any bytes arrive (iter_content waits for a whole chunk),
+                # so the deadline below is checked even while a server trickles.
+                while chunk := response.raw.read1(CHUNK_SIZE, decode_content=True):
                     size += len(chunk)
-                    if body_limit is not None and size > body_limit:
+                    if size > body_limit:
                         too_large = True
+                        break
+                    if time.monotonic() > deadline:
+                        # The read timeout bounds each pause; this bounds a server that trickles.
+                        failure = f"the answer took longer than {self.settings.timeout * ATTEMPT_TIMEOUTS:g} s"
                         break
                     spool.write(chunk)
                 answer = Answer(
@@ -271,8 +326,8 @@ class MailPartnerClient:
                     spool,
                 )
                 location = response.headers.get("Location", "")
-        except requests.RequestException as exc:
-            failure = self.redactor.scrub(self._describe(exc))
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            failure = self._describe(exc)
         if failure is not None:
             spool.close()
             # Raised outside the except block: the requests exception (full URL) must not be chained.
@@ -280,7 +335,7 @@ class MailPartnerClient:
         if too_large:
             spool.close()
             raise MailPartnerResponseError(
-                f"{self._prefix(command)}answer larger than {body_limit} bytes; this command's answers are tiny",
+                f"{self._prefix(command)}answer larger than {body_limit} bytes, far beyond what this command sends",
                 http_status=answer.http_status,
                 conn_id=self._conn_id,
             )
@@ -295,17 +350,19 @@ class MailPartnerClient:
             )
         return answer
 
-    def _describe(self, exc: requests.RequestException) -> str:
+    def _describe(self, exc: requests.RequestException | urllib3.exceptions.HTTPError) -> str:
         """A short account of a transport failure, without the URL requests puts in every text."""
         if isinstance(exc, requests.ConnectTimeout):
             return f"could not connect within {self.settings.timeout:g} s"
-        if isinstance(exc, requests.Timeout):
+        if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)):
             return f"no answer within {self.settings.timeout:g} s"
-        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        if isinstance(exc, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError)):
             return "the connection broke before the whole answer arrived (truncated body)"
         reason: object = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real cause
-        text = str(reason).split(": ", 1)[-1] if isinstance(reason, Exception) else str(reason)
+        text = self.redactor.scrub(str(reason))  # scrubbed before it is cut: no fragment survives
+        if isinstance(reason, Exception):
+            text = text.split(": ", 1)[-1]
         return f"{type(exc).__name__}: {text[:200]}"
 
     def _raise_for_status(self, answer: Answer) -> None:
@@ -361,7 +418,7 @@ class MailPartnerClient:
 
     def _api_error(self, envelope: Envelope, http_status: int) -> MailPartnerError:
         code = envelope.code
-        detail = f"code {code}" + (f": {self.redactor.scrub(envelope.message)}" if envelope.message else "")
+        detail = f"code {code}" + (f": {self.redactor.scrub(envelope.message)[:200]}" if envelope.message else "")
         if http_status != 200:
             detail += f", HTTP {http_status}"
         kind: type[MailPartnerError] = MailPartnerApiError
@@ -413,12 +470,6 @@ class MailPartnerClient:
     @property
     def _conn_id(self) -> str:
         return self.settings.conn_id
-
-
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    return session
 
 
 def _events(answer: Answer, command: Command, response_format: ResponseFormat) -> Iterator[Event]:

@@ -124,7 +124,11 @@ class _EventBuilder:
         self.stack.append(([], []))
 
     def text(self, data: str) -> None:
-        if self.stack:
+        if self.streaming and self.depth == 2:
+            # Between list entries: only layout white space, and none of it is kept.
+            if data.strip():
+                raise DocumentError("the XML answer's data entry holds text, not entries")
+        elif self.stack:
             self.stack[-1][1].append(data)
         elif data.strip() and self.depth == 1:
             raise DocumentError("the XML answer has text directly under its root")

@@ -19,7 +19,12 @@ from airflow_provider_mailpartner.connection_settings import (
     resolve_settings,
 )
 from airflow_provider_mailpartner.envelope import ADD, DELETE, LIST, ME
-from airflow_provider_mailpartner.exceptions import MailPartnerConfigError, MailPartnerError, MailPartnerResponseError
+from airflow_provider_mailpartner.exceptions import (
+    MailPartnerApiError,
+    MailPartnerConfigError,
+    MailPartnerError,
+    MailPartnerResponseError,
+)
 from airflow_provider_mailpartner.records import (
     Credits,
     RecordError,
@@ -28,11 +33,13 @@ from airflow_provider_mailpartner.records import (
     parse_int,
     parse_text,
     parse_unsubscribe,
+    strict_int,
 )
 from airflow_provider_mailpartner.redaction import register_secret
 from airflow_provider_mailpartner.transport import MailPartnerClient
 
 ALREADY_LISTED = 3
+NOT_FOUND = 4
 
 _T = TypeVar("_T")
 
@@ -147,7 +154,9 @@ class MailPartnerHook(BaseHook):
         """Put ``email`` on the unsubscribe list.
 
         :return: the new entry's id, or None when the address was already listed (code 3): the
-            wanted state holds, so a repeat is harmless.
+            wanted state holds, so a repeat is harmless. None also comes back when an earlier
+            attempt of this same call added the address but its answer was lost (the retry then
+            meets code 3): the address is listed either way, only its id is unknown.
         """
         try:
             fields = self.client.call(ADD, self._format(response_format), {"email": email.strip()})
@@ -158,8 +167,21 @@ class MailPartnerHook(BaseHook):
         return self._field(fields, "stopId", parse_int)
 
     def delete_unsubscribe(self, unsubscribe_id: int, *, response_format: str | None = None) -> None:
-        """Remove the entry ``unsubscribe_id`` (an id from the list; unknown ids raise code 4)."""
-        self.client.call(DELETE, self._format(response_format), {"id": str(int(unsubscribe_id))})
+        """Remove the entry ``unsubscribe_id`` (an id from the list).
+
+        An unknown id raises :class:`MailPartnerApiError` with code 4, except when an earlier
+        attempt of this same call may have deleted it before its answer was lost: the entry is
+        gone either way.
+        """
+        entry_id = strict_int(unsubscribe_id)
+        if entry_id is None or entry_id < 1:
+            raise ValueError(f"unsubscribe_id must be a positive integer id from the list, not {unsubscribe_id!r}")
+        try:
+            self.client.call(DELETE, self._format(response_format), {"id": str(entry_id)})
+        except MailPartnerApiError as error:
+            if error.code != NOT_FOUND or not error.retries:
+                raise
+            self.log.info("Entry %d was already gone when a retry reached MailPartner", entry_id)
 
     def get_credits(self, *, response_format: str | None = None) -> Credits:
         """The account's remaining credit, from ``GET /v1/me``."""

@@ -24,7 +24,16 @@ from . import errors, wire
 from .wire import ResponseFormat, WireResponse
 
 FaultKind = Literal[
-    "latency", "http_error", "rate_limited", "envelope_error", "reset", "truncated", "malformed", "html_page", "raw"
+    "latency",
+    "http_error",
+    "rate_limited",
+    "envelope_error",
+    "reset",
+    "truncated",
+    "trickle",
+    "malformed",
+    "html_page",
+    "raw",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "latency",
@@ -33,6 +42,7 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "envelope_error",
     "reset",
     "truncated",
+    "trickle",
     "malformed",
     "html_page",
     "raw",
@@ -46,7 +56,8 @@ class Fault:
     """One injected fault. Build it with a constructor (``Fault.http_error(503)``...), not directly.
 
     :param kind: which fault.
-    :param seconds: ``latency``: the delay before the normal answer.
+    :param seconds: ``latency``: the delay before the normal answer; ``trickle``: the pause before
+        each byte of the body.
     :param status: the HTTP status sent (``http_error``, ``rate_limited``, ``envelope_error``).
     :param code: the envelope code (``rate_limited``, ``envelope_error``).
     :param message: the envelope message; ``None`` for the sandbox's default.
@@ -57,7 +68,7 @@ class Fault:
     :param fraction: ``truncated``: the share of the body sent before closing.
     :param payload: ``raw``: the exact body to send (UTF-8).
     :param content_type: ``raw``: its Content-Type.
-    :param location: ``raw``: a ``Location`` header (to answer with a redirect).
+    :param headers: ``raw``: extra headers, as ``(name, value)`` pairs (``Location``, ``Retry-After``...).
     """
 
     kind: FaultKind
@@ -72,7 +83,7 @@ class Fault:
     fraction: float = 0.5
     payload: str = ""
     content_type: str = wire.JSON_CONTENT_TYPE
-    location: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -85,6 +96,7 @@ class Fault:
             raise ValueError("status must be an HTTP status code")
         if self.body not in ("html", "json"):
             raise ValueError("body must be 'html' or 'json'")
+        object.__setattr__(self, "headers", tuple((str(name), str(value)) for name, value in self.headers))
         if self.kind == "reset" and self.after_bytes and not self.processed:
             object.__setattr__(self, "processed", True)  # part of the answer went out: it was processed
 
@@ -136,6 +148,12 @@ class Fault:
         return cls("truncated", fraction=fraction)
 
     @classmethod
+    def trickle(cls, seconds_per_byte: float = 0.05) -> Fault:
+        """Send the headers, then the body one byte at a time: never idle long enough for a read
+        timeout, yet slow enough to hold a client that has no overall deadline forever."""
+        return cls("trickle", seconds=seconds_per_byte)
+
+    @classmethod
     def malformed(cls) -> Fault:
         """Status 200 and the right Content-Type, but the body is cut in half: invalid JSON or XML."""
         return cls("malformed")
@@ -152,14 +170,16 @@ class Fault:
         *,
         status: int = 200,
         content_type: str = wire.JSON_CONTENT_TYPE,
-        location: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Fault:
         """Answer with exactly ``payload``: any answer the real service (or a proxy) might send.
 
         For what no other kind covers: an envelope whose ``nbData`` disagrees with its records, a
-        record missing a field, ``success`` without a ``code``, a redirect to another host.
+        record missing a field, ``success`` without a ``code``, a redirect to another host
+        (``headers={"Location": ...}``), an odd ``Retry-After``.
         """
-        return cls("raw", status=status, payload=payload, content_type=content_type, location=location)
+        pairs = tuple((headers or {}).items())
+        return cls("raw", status=status, payload=payload, content_type=content_type, headers=pairs)
 
     # -- behaviour -----------------------------------------------------------------------------
 
@@ -183,9 +203,8 @@ class Fault:
         if self.kind == "html_page":
             return wire.html_response(200, wire.MAINTENANCE_PAGE)
         if self.kind == "raw":
-            location = (("Location", self.location),) if self.location is not None else ()
             body = self.payload.encode()
-            return wire.WireResponse(self.status, self.content_type, (body,), len(body), None, location)
+            return wire.WireResponse(self.status, self.content_type, (body,), len(body), None, self.headers)
         raise ValueError(f"a {self.kind} fault wraps the real answer instead of replacing it")
 
     def to_dict(self) -> dict[str, object]:
@@ -217,6 +236,7 @@ _DEFAULTS: dict[FaultKind, tuple[Fault, ...]] = {
     "envelope_error": (Fault.envelope_error(errors.TOO_MANY_REQUESTS), Fault.envelope_error(errors.SERVER_ERROR)),
     "reset": (Fault.reset(),),
     "truncated": (Fault.truncated(),),
+    "trickle": (Fault.trickle(),),
     "malformed": (Fault.malformed(),),
     "html_page": (Fault.html_page(),),
     "raw": (Fault.raw(""),),

@@ -314,8 +314,21 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         elif fault is not None and kind == "truncated":
             self.close_connection = True
             self._write(head, response.body_prefix(int(response.length * fault.fraction)))
+        elif fault is not None and kind == "trickle":
+            self._trickle(head, response, fault.seconds)
         else:
             self._write(head, *response.chunks)
+
+    def _trickle(self, head: bytes, response: WireResponse, seconds_per_byte: float) -> None:
+        if not self._write(head):
+            return
+        for chunk in response.chunks:
+            for offset in range(len(chunk)):
+                if self.server.context.stopping.wait(seconds_per_byte):
+                    self._reset_connection()  # the sandbox is stopping: do not hold stop() up
+                    return
+                if not self._write(chunk[offset : offset + 1]):
+                    return  # the client gave up
 
     def _head(self, response: WireResponse) -> bytes:
         try:
@@ -334,13 +347,18 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    def _write(self, *parts: bytes) -> None:
-        """Send ``parts``, small ones coalesced (one segment for a head and a short body)."""
+    def _write(self, *parts: bytes) -> bool:
+        """Send ``parts``, small ones coalesced (one segment for a head and a short body).
+
+        :return: False when the client has gone.
+        """
         try:
             for buffer in _coalesce(parts):
                 self.wfile.write(buffer)
         except OSError:
             self.close_connection = True
+            return False
+        return True
 
     def _reset_connection(self) -> None:
         """Close the connection abruptly: a TCP RST, no FIN, whatever the client was waiting for."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from collections import deque
 from datetime import datetime
@@ -217,18 +218,36 @@ def test_one_session_serves_every_call(sandbox, make_hook):
     assert hook.get_conn() is session
 
 
+def test_calls_reuse_one_kept_alive_connection(sandbox, make_hook, monkeypatch):
+    import urllib3.connection
+
+    opened: list[object] = []
+    connect = urllib3.connection.HTTPConnection.connect
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", lambda self: opened.append(self) or connect(self))
+    hook = make_hook()
+    for number in range(5):
+        hook.get_credits()
+        hook.get_unsubscribes()
+        hook.add_unsubscribe(f"keep.alive.{number}@example.com")
+    assert len(api_requests(sandbox)) == 15
+    assert len(opened) == 1
+
+
 def test_wrong_connection_type_is_refused(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NOT_MP", '{"conn_type": "http", "host": "https://x", "password": "k"}')
     with pytest.raises(MailPartnerConfigError, match="type 'http'"):
         MailPartnerHook(mailpartner_conn_id="not_mp").get_credits()
 
 
-def test_plain_http_to_a_public_host_is_refused_before_any_request(sandbox, make_hook):
-    started = time.monotonic()
+def test_plain_http_to_a_public_host_is_refused_before_any_dns_lookup(make_hook, monkeypatch):
+    hook = make_hook(host="http://api.mailpartner.fr")
+
+    def no_dns(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"DNS lookup attempted: {args}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     with pytest.raises(MailPartnerConfigError, match="plain http"):
-        make_hook(host="http://api.mailpartner.invalid").get_credits()
-    assert time.monotonic() - started < 1
-    assert api_requests(sandbox) == []
+        hook.get_credits()
 
 
 # --- errors from the API --------------------------------------------------------------------
@@ -301,6 +320,72 @@ def test_faults_outliving_the_retries_raise_the_right_error(sandbox, make_hook, 
     assert _no_requests_exception_in_chain(info.value)
 
 
+def test_an_unreadable_retry_after_is_ignored_not_fatal(sandbox, make_hook):
+    sandbox.faults.script(Fault.raw("", status=429, content_type="text/plain", headers={"Retry-After": "\u00b2"}))
+    assert make_hook().get_credits().credit_mail == 269082
+    assert len(api_requests(sandbox)) == 2
+
+
+def test_a_server_that_trickles_is_abandoned_at_the_attempt_deadline(sandbox, make_hook):
+    sandbox.backend.seed(SEED)
+    sandbox.faults.script(Fault.trickle(0.05))
+    started = time.monotonic()
+    with pytest.raises(MailPartnerTransportError, match="took longer than 3 s"):
+        make_hook(timeout=0.1, max_retries=0).get_unsubscribes()
+    assert time.monotonic() - started < 6
+
+
+def test_an_environment_proxy_never_sees_plain_http_requests(sandbox, make_hook, monkeypatch):
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        proxy.setblocking(False)
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        assert make_hook().get_credits().credit_mail == 269082
+        with pytest.raises(BlockingIOError):
+            proxy.accept()
+
+
+@pytest.mark.parametrize("response_format", FORMATS)
+def test_a_delete_whose_answer_was_lost_succeeds_on_the_retry(sandbox, make_hook, response_format):
+    sandbox.backend.seed(SEED)
+    victim = sandbox.backend.entries()[0]["id"]
+    sandbox.faults.script(Fault.reset(processed=True))
+    make_hook(response_format=response_format).delete_unsubscribe(victim)
+    assert victim not in [e["id"] for e in sandbox.backend.entries()]
+    assert [r.code for r in api_requests(sandbox)] == [None, 4]
+
+
+def test_an_add_whose_answer_was_lost_returns_none_and_the_address_is_listed(sandbox, make_hook):
+    sandbox.faults.script(Fault.reset(processed=True))
+    assert make_hook().add_unsubscribe("lost.answer@example.com") is None
+    assert [e["email"] for e in sandbox.backend.entries()] == ["lost.answer@example.com"]
+
+
+def test_a_delete_of_an_unknown_id_on_the_first_attempt_still_raises(sandbox, make_hook):
+    with pytest.raises(MailPartnerApiError) as info:
+        make_hook().delete_unsubscribe(424242)
+    assert (info.value.code, info.value.retries) == (4, 0)
+
+
+@pytest.mark.parametrize("bad", [1.9, True, -3, 0, "seven", None])
+def test_delete_refuses_anything_but_a_positive_integer_id(sandbox, make_hook, bad):
+    sandbox.backend.seed(SEED)
+    with pytest.raises(ValueError, match="unsubscribe_id must be a positive integer"):
+        make_hook().delete_unsubscribe(bad)
+    assert api_requests(sandbox) == []
+
+
+def test_delete_accepts_an_id_rendered_as_text(sandbox, make_hook):
+    sandbox.backend.seed(SEED)
+    first = sandbox.backend.entries()[0]["id"]
+    make_hook().delete_unsubscribe(str(first))
+    assert first not in [e["id"] for e in sandbox.backend.entries()]
+
+
 def test_retry_after_is_waited_for(sandbox, make_hook):
     sandbox.faults.script(Fault.rate_limited(retry_after=1))
     started = time.monotonic()
@@ -330,8 +415,8 @@ def test_untrustworthy_bodies_raise_response_error_without_retrying(
     assert len(api_requests(sandbox)) == 1
 
 
-def envelope(data: list[dict], **header: object) -> str:
-    return json.dumps({"success": True, "code": 200, "nbData": len(data), **header, "data": data})
+def envelope(records: list[dict], **fields: object) -> str:
+    return json.dumps({"success": True, "code": 200, "nbData": len(records), "data": records, **fields})
 
 
 GOOD = {"id": 7, "email": "a@example.com", "createdAt": "2020-02-02 20:20:20"}
@@ -359,6 +444,31 @@ UNTRUSTWORTHY = {
     "success-not-boolean": (json.dumps({"success": "yes", "code": 200}), "'success' is missing"),
     "success-true-code-not-200": (json.dumps({"success": True, "code": 201, "nbData": 0, "data": []}), "contradicts"),
     "empty-body": ("", "expected '{'"),
+    "data-missing": (json.dumps({"success": True, "code": 200, "nbData": 0}), "no 'data' list"),
+    "data-null": (envelope([], data=None), "'data' is not a list"),
+    "data-string": (envelope([], data="oops"), "'data' is not a list"),
+    "data-twice": (envelope([GOOD])[:-1] + ', "data": []}', "gives 'data' twice"),
+    "success-again-after-data": (envelope([GOOD])[:-1] + ', "success": false, "code": 10}', "'success' twice"),
+    "nbData-again-after-data": (envelope([GOOD])[:-1] + ', "nbData": 5}', "'nbData' twice"),
+    "nan-literal": (envelope([], x="NAN")[:-1].replace('"NAN"', "NaN") + "}", "invalid JSON"),
+    "huge-exponent": (envelope([], x="BIG").replace('"BIG"', "1e99999999999999999999"), "invalid JSON"),
+    "nbData-superscript": (envelope([GOOD], nbData="\u00b2"), "nbData is missing or not a count"),
+    "nbData-double-minus": (envelope([GOOD], nbData="--1"), "nbData is missing or not a count"),
+    "nbData-negative": (envelope([], nbData=-1), "nbData is missing or not a count"),
+    "id-superscript": (envelope([{**GOOD, "id": "\u00b2"}]), "id is not an integer"),
+    "id-double-minus": (envelope([{**GOOD, "id": "--5"}]), "id is not an integer"),
+    "id-negative": (envelope([{**GOOD, "id": -7}]), "id is not a positive integer"),
+    "date-with-offset": (envelope([{**GOOD, "createdAt": "2020-02-02 20:20+05"}]), "createdAt is not"),
+    "date-hour-and-offset": (envelope([{**GOOD, "createdAt": "2020-02-02 20+05:00"}]), "createdAt is not"),
+    "date-arabic-digits": (envelope([{**GOOD, "createdAt": "\u0662020-02-02 20:20:20"}]), "createdAt is not"),
+    "xml-no-data-entry": (
+        "<result><entry>true</entry><entry>200</entry><entry>0</entry></result>",
+        "no 'data' list",
+    ),
+    "xml-data-holds-text": (
+        "<result><entry>true</entry><entry>200</entry><entry>0</entry><entry>garbage</entry></result>",
+        "data entry holds text",
+    ),
     "json-array": ("[]", "expected '{'"),
     "xml-nbData-mismatch": (xml_list("3", ["1", "a@b.c", GOOD["createdAt"]]), "nbData says 3"),
     "xml-record-short": (xml_list("1", ["1", "a@b.c"]), "createdAt is not"),
@@ -473,7 +583,7 @@ def test_retry_warnings_describe_each_attempt_and_the_error_counts_the_retries(s
 
 
 def test_redirects_are_never_followed(sandbox, make_hook):
-    sandbox.faults.script(Fault.raw("", status=302, location="https://evil.example/collect?x=1"))
+    sandbox.faults.script(Fault.raw("", status=302, headers={"Location": "https://evil.example/collect?x=1"}))
     with pytest.raises(
         MailPartnerResponseError, match=re.escape("redirect to 'https://evil.example/collect' not followed")
     ):
@@ -497,8 +607,6 @@ def _no_requests_exception_in_chain(error: BaseException) -> bool:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -264,7 +264,9 @@ def test_html_page_is_text_html_with_status_200(sandbox: MailPartnerSandbox, api
 
 def test_raw_fault_sends_exactly_the_given_answer(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
     payload = '{"success": true, "code": 200, "nbData": 5, "data": []}'
-    sandbox.faults.script(Fault.raw(payload), Fault.raw("", status=302, location="https://elsewhere.example/"))
+    sandbox.faults.script(
+        Fault.raw(payload), Fault.raw("", status=302, headers={"Location": "https://elsewhere.example/"})
+    )
 
     response = api.get("unsubscribe/list")
     redirect = api.session.get(api.url("me"), allow_redirects=False, timeout=10)
