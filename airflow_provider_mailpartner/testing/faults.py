@@ -18,7 +18,7 @@ import random
 import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Literal, TypedDict
+from typing import Literal, TypedDict, get_args
 
 from . import errors, wire
 from .wire import ResponseFormat, WireResponse
@@ -35,18 +35,7 @@ FaultKind = Literal[
     "html_page",
     "raw",
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "latency",
-    "http_error",
-    "rate_limited",
-    "envelope_error",
-    "reset",
-    "truncated",
-    "trickle",
-    "malformed",
-    "html_page",
-    "raw",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 HttpErrorBody = Literal["html", "json"]
 _REPLACING_KINDS = frozenset({"http_error", "rate_limited", "envelope_error", "html_page", "raw"})
 
