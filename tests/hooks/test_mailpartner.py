@@ -66,7 +66,7 @@ def test_json_and_xml_give_identical_records(sandbox, make_hook):
     sandbox.backend.generate(500, seed=3)
     hook = make_hook()
     assert hook.get_unsubscribes(response_format="json") == hook.get_unsubscribes(response_format="xml")
-    assert [r.format for r in api_requests(sandbox)] == ["json", "xml"]
+    assert [r.response_format for r in api_requests(sandbox)] == ["json", "xml"]
 
 
 def test_iter_unsubscribes_streams_the_same_data(sandbox, make_hook):
@@ -178,7 +178,7 @@ def test_response_format_can_be_overridden_per_call(sandbox, make_hook):
     hook = make_hook(response_format="json")
     hook.get_credits(response_format="xml")
     hook.get_credits()
-    assert [r.format for r in api_requests(sandbox)] == ["xml", "json"]
+    assert [r.response_format for r in api_requests(sandbox)] == ["xml", "json"]
     with pytest.raises(MailPartnerConfigError, match="response_format"):
         hook.get_credits(response_format="csv")
 
@@ -196,7 +196,7 @@ def test_connection_as_json_or_uri_reaches_the_sandbox(sandbox, monkeypatch, for
     assert hook.settings.base_url == sandbox.url
     assert len(hook.get_unsubscribes()) == 3
     assert hook.get_unsubscribes()[0].created_at.tzname() == "UTC"
-    assert [r.format for r in api_requests(sandbox)] == [response_format] * 2
+    assert [r.response_format for r in api_requests(sandbox)] == [response_format] * 2
 
 
 # --- the hook as an Airflow hook ------------------------------------------------------------
