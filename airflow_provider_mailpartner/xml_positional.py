@@ -34,6 +34,7 @@ from airflow_provider_mailpartner.envelope import (
 
 ENTRY = "entry"
 MAX_DEPTH = 8  # the deepest real answer (a list entry's field) is at depth 4
+RECORD_NAMES = tuple(spec_name(spec) for spec in RECORD_FIELDS)
 PositionalValue = str | list["PositionalValue"]
 
 
@@ -96,9 +97,14 @@ def _positional(node: object) -> PositionalValue:
 
 
 class _EventBuilder:
-    """expat callbacks that turn positional XML into envelope events, streaming one field."""
+    """expat callbacks that turn positional XML into envelope events.
 
-    def __init__(self, fields: Sequence[FieldSpec], stream_field: str | None) -> None:
+    While inside the streamed field (the list's data), a lean :class:`_EntryReader` takes over the
+    callbacks: that is where a million entries go by, and each entry needs no general nesting.
+    """
+
+    def __init__(self, parser: expat.XMLParserType, fields: Sequence[FieldSpec], stream_field: str | None) -> None:
+        self.parser = parser
         self.specs: Sequence[FieldSpec] = fields
         self.stream_index = next((i for i, spec in enumerate(fields) if spec_name(spec) == stream_field), None)
         self.events: list[Event] = []
@@ -106,7 +112,12 @@ class _EventBuilder:
         self.stack: list[tuple[list[PositionalValue], list[str]]] = []
         self.depth = 0
         self.top_index = -1
-        self.streaming = False
+        self.listen()
+
+    def listen(self) -> None:
+        self.parser.StartElementHandler = self.start
+        self.parser.EndElementHandler = self.end
+        self.parser.CharacterDataHandler = self.text
 
     def start(self, name: str, _attrs: object) -> None:
         self.depth += 1
@@ -119,16 +130,14 @@ class _EventBuilder:
         if self.depth == 2:
             self.top_index += 1
             if self.top_index == self.stream_index and self.specs is not ERROR_FIELDS:
-                self.streaming = True
-                self.events.append(data_event(spec_name(self.specs[self.top_index])))
+                name = spec_name(self.specs[self.top_index])
+                self.events.append(data_event(name))
+                _EntryReader(self, name).listen()
+                return
         self.stack.append(([], []))
 
     def text(self, data: str) -> None:
-        if self.streaming and self.depth == 2:
-            # Between list entries: only layout white space, and none of it is kept.
-            if data.strip():
-                raise DocumentError("the XML answer's data entry holds text, not entries")
-        elif self.stack:
+        if self.stack:
             self.stack[-1][1].append(data)
         elif data.strip() and self.depth == 1:
             raise DocumentError("the XML answer has text directly under its root")
@@ -144,33 +153,71 @@ class _EventBuilder:
         value: PositionalValue = children if children else text
         if self.depth == 1:
             self._close_top_level(value)
-        elif self.depth == 2 and self.streaming:
-            self.events.append(item_event("data", name_positional(value, RECORD_FIELDS)))
         else:
             self.stack[-1][0].append(value)
 
     def _close_top_level(self, value: PositionalValue) -> None:
         if self.top_index == 0 and not _first_is_true([value]):
             self.specs = ERROR_FIELDS
-        if self.streaming:
-            self.streaming = False
-            return
         if self.top_index < len(self.specs):
             spec = self.specs[self.top_index]
             named = value if isinstance(spec, str) else name_positional(value, spec[1])
             self.events.append(field_event(spec_name(spec), named))
 
 
+class _EntryReader:
+    """Callbacks inside the streamed field: each child is one list entry of text fields."""
+
+    def __init__(self, builder: _EventBuilder, name: str) -> None:
+        self.builder = builder
+        self.name = name
+        self.depth = 0  # 0: in the data entry, 1: in a list entry, 2: in one of its fields
+        self.entry: list[str] = []
+        self.field: list[str] = []
+
+    def listen(self) -> None:
+        parser = self.builder.parser
+        parser.StartElementHandler = self.start
+        parser.EndElementHandler = self.end
+        parser.CharacterDataHandler = self.text
+
+    def start(self, name: str, _attrs: object) -> None:
+        if name != ENTRY:
+            raise DocumentError(f"the XML answer has <{name[:40]}> where only <entry> is expected")
+        self.depth += 1
+        if self.depth == 1:
+            self.entry = []
+        elif self.depth == 2:
+            self.field = []
+        else:
+            raise DocumentError("a field of a list entry holds elements instead of text")
+
+    def text(self, data: str) -> None:
+        if self.depth == 2:
+            self.field.append(data)
+        elif data.strip():  # between entries or between fields: layout white space only
+            where = "the data entry" if self.depth == 0 else "a list entry"
+            raise DocumentError(f"the XML answer's {where} holds text, not <entry> children")
+
+    def end(self, name: str) -> None:
+        if self.depth == 2:
+            self.entry.append("".join(self.field))
+        elif self.depth == 1:
+            self.builder.events.append(item_event(self.name, dict(zip(RECORD_NAMES, self.entry, strict=False))))
+        else:  # the data entry itself closes: the general builder takes over again
+            self.builder.listen()
+            self.builder.depth -= 1
+            return
+        self.depth -= 1
+
+
 def xml_events(
     chunks: Iterable[bytes], fields: Sequence[FieldSpec], stream_field: str | None = None
 ) -> Iterator[Event]:
     """Events for a positional XML answer, the ``stream_field`` entry's children one by one."""
-    builder = _EventBuilder(fields, stream_field)
     parser = hardened_parser()
     parser.buffer_text = True
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.text
+    builder = _EventBuilder(parser, fields, stream_field)
     try:
         for chunk in chunks:
             parser.Parse(chunk, False)
