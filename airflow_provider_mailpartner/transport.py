@@ -155,7 +155,7 @@ class MailPartnerClient:
         self._check_envelope(answer, fields)
         expected = strict_int(fields.get("nbData"))
         if expected is None or expected < 0:
-            raise self._response_error(answer, f"nbData is missing or not a count: {str(fields.get('nbData'))[:40]!r}")
+            raise self._response_error(answer, f"nbData is missing or not a count: {self._shown(fields.get('nbData'))}")
         return {**fields, "nbData": expected}, answer
 
     def _entries(
@@ -201,7 +201,7 @@ class MailPartnerClient:
             except DocumentError as exc:
                 raise self._response_error(answer, str(exc)) from None
             if kind == "field" and name == command.stream_field:
-                raise self._response_error(answer, f"{name!r} is not a list: {str(value)[:40]!r}")
+                raise self._response_error(answer, f"{name!r} is not a list: {self._shown(value)}")
             if kind in ("field", "data"):
                 if name in seen:
                     raise self._response_error(answer, f"the answer gives {name!r} twice")
@@ -462,6 +462,10 @@ class MailPartnerClient:
         text = self.redactor.scrub_prefix(head.decode("utf-8", "replace"), complete=len(head) < EXCERPT_SCAN)
         text = " ".join(text.split())
         return repr(text[:EXCERPT_LENGTH] + ("..." if len(text) > EXCERPT_LENGTH else ""))
+
+    def _shown(self, value: object) -> str:
+        """A value from the answer, fit to quote in an error: scrubbed first, then cut."""
+        return repr(self.redactor.scrub(str(value))[:40])
 
     def _prefix(self, command: Command | None = None) -> str:
         where = f" {command.method} /v1/{command.path}" if command else ""
