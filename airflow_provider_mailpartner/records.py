@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -46,6 +47,19 @@ class Credits:
     currency: str
     balance: Decimal
     username: str | None = None
+
+
+class Counted:
+    """Passes entries through, counting them: how many were fetched, or written."""
+
+    def __init__(self, entries: Iterable[Unsubscribe]) -> None:
+        self._entries = entries
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Unsubscribe]:
+        for entry in self._entries:
+            self.count += 1
+            yield entry
 
 
 class RecordError(ValueError):

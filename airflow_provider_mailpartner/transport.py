@@ -37,6 +37,7 @@ from airflow_provider_mailpartner.exceptions import (
 from airflow_provider_mailpartner.json_stream import json_events
 from airflow_provider_mailpartner.records import RecordError, strict_int
 from airflow_provider_mailpartner.redaction import Redactor
+from airflow_provider_mailpartner.request_pacing import RequestPacer
 from airflow_provider_mailpartner.retry_policy import RetryPolicy, parse_retry_after
 from airflow_provider_mailpartner.xml_positional import xml_events, xml_fields
 
@@ -98,9 +99,10 @@ class _Retryable(Exception):
 class MailPartnerClient:
     """Talks to one MailPartner account, as configured by one Airflow connection."""
 
-    def __init__(self, settings: ConnectionSettings, redactor: Redactor) -> None:
+    def __init__(self, settings: ConnectionSettings, redactor: Redactor, pacer: RequestPacer | None = None) -> None:
         self.settings = settings
         self.redactor = redactor
+        self.pacer = pacer
         self.policy = RetryPolicy(max_retries=settings.max_retries, backoff=settings.retry_backoff)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
@@ -253,6 +255,8 @@ class MailPartnerClient:
         read: Callable[[Command, ResponseFormat, Answer], T],
         body_limit: int,
     ) -> T:
+        if self.pacer is not None:
+            self.pacer.wait()  # every attempt counts against the limit, retries included
         started = time.monotonic()
         answer = self._exchange(command, response_format, values, body_limit)
         try:

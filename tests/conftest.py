@@ -8,6 +8,8 @@ import tempfile
 # Airflow reads its configuration at import time: point it at a throw-away home first.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="mailpartner-tests-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.environ["AIRFLOW_HOME"], "dags")
+os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 
 import json
 from collections.abc import Callable, Iterator

@@ -36,6 +36,7 @@ from airflow_provider_mailpartner.records import (
     strict_int,
 )
 from airflow_provider_mailpartner.redaction import register_secret
+from airflow_provider_mailpartner.request_pacing import RequestPacer
 from airflow_provider_mailpartner.transport import MailPartnerClient
 
 ALREADY_LISTED = 3
@@ -56,6 +57,9 @@ class MailPartnerHook(BaseHook):
     :param timeout: seconds; overrides the connection's ``timeout``.
     :param max_retries: overrides the connection's ``max_retries``.
     :param retry_backoff: seconds; overrides the connection's ``retry_backoff``.
+    :param max_requests_per_minute: space this hook's requests (retries included) so that no
+        minute sees more; MailPartner allows 2000. One hook may be shared by several threads:
+        the limit holds for all of them together. Default: no pacing.
     """
 
     conn_name_attr = "mailpartner_conn_id"
@@ -71,9 +75,11 @@ class MailPartnerHook(BaseHook):
         timeout: float | None = None,
         max_retries: int | None = None,
         retry_backoff: float | None = None,
+        max_requests_per_minute: float | None = None,
     ) -> None:
         super().__init__()
         self.mailpartner_conn_id = mailpartner_conn_id
+        self._pacer = RequestPacer(max_requests_per_minute) if max_requests_per_minute else None
         self._overrides = HookOverrides(
             response_format=response_format, timeout=timeout, max_retries=max_retries, retry_backoff=retry_backoff
         )
@@ -118,7 +124,7 @@ class MailPartnerHook(BaseHook):
     @cached_property
     def client(self) -> MailPartnerClient:
         settings = self.settings
-        return MailPartnerClient(settings, register_secret(settings.api_key))
+        return MailPartnerClient(settings, register_secret(settings.api_key), self._pacer)
 
     def get_conn(self) -> requests.Session:
         """The one ``requests.Session`` every call of this hook goes through."""

@@ -1,0 +1,298 @@
+"""Operators for MailPartner's unsubscribe list: fetch it to XCom or storage, push opt-outs to it.
+
+Only light imports at module level: DAG files import this at parse time. The hook, requests and
+object storage load when a task runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import Asset, BaseOperator
+
+from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat
+from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
+from airflow_provider_mailpartner.request_pacing import API_REQUESTS_PER_MINUTE
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+    from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
+    from airflow_provider_mailpartner.records import Unsubscribe
+
+DEFAULT_MAX_XCOM_RECORDS = 20_000
+"""Airflow 3 tasks hang or die on large XComs; past this many records, write to storage."""
+
+DEFAULT_CONN_ID = "mailpartner_default"
+FAILED_SHOWN = 50
+
+
+class UnsubscribeListOperator(BaseOperator):
+    """Fetch MailPartner's whole unsubscribe list, to XCom or to a file in object storage.
+
+    Without ``output_path`` the records (``id``, ``email``, ``created_at`` in ISO 8601 with offset)
+    are returned as XCom, up to ``max_xcom_records``. With it, they are streamed to the file
+    (memory does not grow with the list) and published atomically: a failed run leaves any
+    previous file intact and no partial file behind; a rerun replaces the file.
+
+    :param mailpartner_conn_id: the ``mailpartner`` connection holding the API key.
+    :param output_path: where to write, e.g. ``file:///data/mailpartner/{{ ds }}/unsubscribes.jsonl``
+        or ``s3://aws_conn@bucket/key`` (templated). A path without a template is declared as an
+        :class:`~airflow.sdk.Asset` outlet, so downstream DAGs can be scheduled on it.
+    :param output_format: ``jsonl`` (default), ``csv`` (header ``id,email,created_at``) or ``json``.
+    :param response_format: ``json`` or ``xml``; overrides the connection's.
+    :param created_since: keep only entries created at or after this moment: an ISO 8601 string
+        or a datetime (templated). The API has no filter, so the whole list is fetched and filtered
+        here. A value without an offset is read in the connection's time zone.
+    :param max_xcom_records: without ``output_path``, fail rather than push more records than this.
+    :return: the records (XCom mode), or ``{"path", "format", "count", "sha256"}`` (storage mode).
+    """
+
+    template_fields: Sequence[str] = ("output_path", "created_since")
+    ui_color = "#fde9d9"
+
+    def __init__(
+        self,
+        *,
+        mailpartner_conn_id: str = DEFAULT_CONN_ID,
+        output_path: str | ObjectStoragePath | None = None,
+        output_format: OutputFormat = "jsonl",
+        response_format: str | None = None,
+        created_since: str | datetime | None = None,
+        max_xcom_records: int = DEFAULT_MAX_XCOM_RECORDS,
+        **kwargs: Any,
+    ) -> None:
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+        if output_path is not None and "{{" not in str(output_path):
+            asset = Asset(_asset_uri(str(output_path)))
+            outlets = list(kwargs.pop("outlets", None) or [])
+            kwargs["outlets"] = [*outlets, asset] if asset not in outlets else outlets
+        super().__init__(**kwargs)
+        self.mailpartner_conn_id = mailpartner_conn_id
+        self.output_path = output_path
+        self.output_format = output_format
+        self.response_format = response_format
+        self.created_since = created_since
+        self.max_xcom_records = max_xcom_records
+
+    def execute(self, context: Context) -> list[UnsubscribeRecord] | Manifest:
+        from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
+
+        hook = MailPartnerHook(self.mailpartner_conn_id, response_format=self.response_format)
+        since = _moment(self.created_since, hook.settings.timezone)
+        started = time.monotonic()
+        fetched = Counted(hook.iter_unsubscribes())
+        kept = (entry for entry in fetched if since is None or entry.created_at >= since)
+        if self.output_path is None:
+            result: list[UnsubscribeRecord] | Manifest = self._to_xcom(kept)
+            count, where = len(result), "XCom"
+        else:
+            result = self._to_storage(kept, self.output_path)
+            count, where = result["count"], result["path"]
+        self.log.info(
+            "%d unsubscribes fetched from MailPartner, %d kept%s, written to %s in %.2f s",
+            fetched.count,
+            count,
+            f" (created since {since.isoformat()})" if since else "",
+            where,
+            time.monotonic() - started,
+        )
+        return result
+
+    def _to_xcom(self, entries: Iterable[Unsubscribe]) -> list[UnsubscribeRecord]:
+        records: list[UnsubscribeRecord] = []
+        for entry in entries:
+            if len(records) >= self.max_xcom_records:
+                raise ValueError(
+                    f"More than max_xcom_records={self.max_xcom_records} unsubscribes: too many for XCom, "
+                    "which Airflow 3 handles badly at this size. Set output_path to write them to storage "
+                    "(the task then returns a small manifest), or raise max_xcom_records."
+                )
+            records.append(entry.as_record())
+        return records
+
+    def _to_storage(self, entries: Iterable[Unsubscribe], output_path: str | ObjectStoragePath) -> Manifest:
+        from airflow_provider_mailpartner.record_files import write_records
+
+        return write_records(entries, _storage_path(output_path), self.output_format)
+
+
+class AddResult(TypedDict):
+    """What the add operator returns as XCom: how many addresses ended in each state."""
+
+    added: int
+    already_listed: int
+    invalid: int
+    failed: int
+
+
+class AddUnsubscribesOperator(BaseOperator):
+    """Put local opt-outs on MailPartner's unsubscribe list, so no other tool sends to them.
+
+    Addresses are trimmed, checked and de-duplicated (by :func:`~airflow_provider_mailpartner.
+    suppression.normalize_email`); invalid ones are skipped, counted and listed at WARNING. The
+    rest are added concurrently but paced under ``max_requests_per_minute``, retries included.
+    An address already listed (code 3) counts as done, so a rerun is harmless. If any address
+    still fails after the hook's retries, the task fails and lists them: an opt-out that silently
+    did not reach MailPartner is the worst outcome.
+
+    :param mailpartner_conn_id: the ``mailpartner`` connection holding the API key.
+    :param emails: the addresses, e.g. from an upstream XCom (templated).
+    :param input_path: or a file in object storage: one address per line, or a CSV with an
+        ``email`` column (templated).
+    :param max_requests_per_minute: the pace for this task's requests; MailPartner allows 2000
+        per minute from one IP. Lower it when other jobs share the account's IP.
+    :param max_workers: concurrent requests, enough to reach the pace over a real network.
+    :param response_format: ``json`` or ``xml``; overrides the connection's.
+    :return: ``{"added", "already_listed", "invalid", "failed"}`` counts.
+    """
+
+    template_fields: Sequence[str] = ("emails", "input_path")
+    ui_color = "#fde9d9"
+
+    def __init__(
+        self,
+        *,
+        mailpartner_conn_id: str = DEFAULT_CONN_ID,
+        emails: Iterable[str] | str | None = None,
+        input_path: str | ObjectStoragePath | None = None,
+        max_requests_per_minute: float = API_REQUESTS_PER_MINUTE,
+        max_workers: int = 8,
+        response_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if (emails is None) == (input_path is None):
+            raise ValueError("give exactly one of emails or input_path")
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        super().__init__(**kwargs)
+        self.mailpartner_conn_id = mailpartner_conn_id
+        self.emails = emails
+        self.input_path = input_path
+        self.max_requests_per_minute = max_requests_per_minute
+        self.max_workers = max_workers
+        self.response_format = response_format
+
+    def execute(self, context: Context) -> AddResult:
+        from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
+
+        addresses, invalid = _unique_addresses(self._read_addresses())
+        if invalid:
+            self.log.warning("Skipped %d invalid address(es): %s", len(invalid), ", ".join(map(repr, invalid)))
+        hook = MailPartnerHook(
+            self.mailpartner_conn_id,
+            response_format=self.response_format,
+            max_requests_per_minute=self.max_requests_per_minute,
+        )
+        hook.client  # noqa: B018  (settle the connection once, before the threads share the hook)
+        started = time.monotonic()
+        outcomes = self._push(hook, addresses)
+        failed = [address for address, outcome in outcomes.items() if isinstance(outcome, Exception)]
+        result: AddResult = {
+            "added": sum(1 for outcome in outcomes.values() if isinstance(outcome, int)),
+            "already_listed": sum(1 for outcome in outcomes.values() if outcome is None),
+            "invalid": len(invalid),
+            "failed": len(failed),
+        }
+        self.log.info(
+            "Pushed %d address(es) to MailPartner in %.1f s: %s", len(addresses), time.monotonic() - started, result
+        )
+        if failed:
+            for address in failed:
+                self.log.error("Not added to MailPartner: %r (%s)", address, outcomes[address])
+            shown = ", ".join(map(repr, failed[:FAILED_SHOWN]))
+            more = f" and {len(failed) - FAILED_SHOWN} more" if len(failed) > FAILED_SHOWN else ""
+            raise RuntimeError(
+                f"{len(failed)} opt-out(s) did not reach MailPartner after retries: {shown}{more}. "
+                f"The others are done ({result}); rerunning the task is harmless."
+            )
+        return result
+
+    def _read_addresses(self) -> Iterator[str]:
+        if self.input_path is None:
+            emails = self.emails
+            yield from [emails] if isinstance(emails, str) else (emails or ())
+            return
+        yield from _addresses_in(_storage_path(self.input_path).read_text(encoding="utf-8-sig"))
+
+    def _push(self, hook: MailPartnerHook, addresses: list[str]) -> dict[str, int | Exception | None]:
+        def add(address: str) -> int | Exception | None:
+            try:
+                return hook.add_unsubscribe(address)
+            except Exception as error:  # reported per address; the task fails after the rest are done
+                return error
+
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="mailpartner-add") as pool:
+            return dict(zip(addresses, pool.map(add, addresses), strict=True))
+
+
+def _unique_addresses(candidates: Iterable[object]) -> tuple[list[str], list[str]]:
+    """Trimmed addresses, first spelling of each, and the invalid inputs, both in input order."""
+    from airflow_provider_mailpartner.suppression import InvalidEmailError, normalize_email
+
+    seen: set[str] = set()
+    unique: list[str] = []
+    invalid: list[str] = []
+    for candidate in candidates:
+        text = str(candidate).strip() if candidate is not None else ""
+        if not text:
+            continue
+        try:
+            key = normalize_email(text)
+        except InvalidEmailError:
+            invalid.append(text)
+            continue
+        if key not in seen:
+            seen.add(key)
+            unique.append(text)
+    return unique, invalid
+
+
+def _addresses_in(text: str) -> Iterator[str]:
+    """One address per line, or a CSV whose header has an ``email`` column (any case)."""
+    lines = text.splitlines()
+    header = next((line for line in lines if line.strip()), "")
+    columns = [name.strip().lower() for name in next(csv.reader([header]), [])]
+    if "email" not in columns:
+        if len(columns) > 1:
+            raise ValueError(f"the CSV input has no 'email' column (columns: {columns})")
+        yield from lines
+        return
+    for row in csv.DictReader(io.StringIO(text)):
+        for name, value in row.items():
+            if name is not None and name.strip().lower() == "email":
+                yield value or ""
+
+
+def _moment(value: str | datetime | None, zone: ZoneInfo) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError(f"created_since must be an ISO 8601 date or datetime, not {value!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def _storage_path(path: str | ObjectStoragePath) -> ObjectStoragePath:
+    from airflow.sdk import ObjectStoragePath
+
+    return path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(path)
+
+
+def _asset_uri(path: str) -> str:
+    """The path as an asset URI, without the connection id some storage URLs carry (``s3://conn@bucket``)."""
+    parts = urlsplit(path)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if parts.scheme else path

@@ -1,0 +1,239 @@
+"""The operators inside real DAGs (dag.test() on SQLite) against the sandbox over loopback."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from airflow_provider_mailpartner.operators.unsubscribe import (
+    AddUnsubscribesOperator,
+    UnsubscribeListOperator,
+    _addresses_in,
+    _asset_uri,
+    _unique_addresses,
+)
+from airflow_provider_mailpartner.testing import Fault
+
+PARIS = ZoneInfo("Europe/Paris")
+SEED = [
+    {"email": "old@example.com", "created_at": "2019-06-01 08:00:00"},
+    {"email": ' Quote"d,comma@example.com', "created_at": "2021-01-01 00:00:00"},
+    {"email": "zoë@exämple.fr", "created_at": "2024-03-31 02:30:00"},
+]
+
+
+@pytest.fixture
+def connection(sandbox, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MAILPARTNER_DEFAULT", sandbox.connection_json(extra={"retry_backoff": 0.01, "max_retries": 2})
+    )
+    return sandbox
+
+
+def expected_records(sandbox) -> list[dict]:
+    return [
+        {
+            "id": entry["id"],
+            "email": entry["email"].strip(),
+            "created_at": datetime.fromisoformat(entry["createdAt"]).replace(tzinfo=PARIS).isoformat(),
+        }
+        for entry in sandbox.backend.entries()
+    ]
+
+
+def expected_bytes(records: list[dict], output_format: str) -> bytes:
+    if output_format == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+    if output_format == "json":
+        lines = [json.dumps(r, ensure_ascii=False) for r in records]
+        return ("[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n").encode()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "email", "created_at"])
+    writer.writerows([r["id"], r["email"], r["created_at"]] for r in records)
+    return buffer.getvalue().encode()
+
+
+# --- UnsubscribeListOperator ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("response_format", ["json", "xml"])
+def test_list_to_xcom_returns_every_record(connection, run_dag, response_format):
+    connection.backend.seed(SEED)
+    result = run_dag(f"UnsubscribeListOperator(task_id='fetch', response_format={response_format!r})")
+    assert result.state == "success"
+    assert result.xcoms["fetch"] == expected_records(connection)
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "json"])
+def test_list_to_storage_writes_exactly_what_the_sandbox_served(connection, run_dag, tmp_path, output_format):
+    connection.backend.seed(SEED)
+    connection.backend.generate(500, seed=4)
+    target = tmp_path / "out" / f"unsubscribes.{output_format}"
+    result = run_dag(
+        f"UnsubscribeListOperator(task_id='fetch', output_path='file://{target}', output_format={output_format!r})"
+    )
+    assert result.state == "success"
+    content = target.read_bytes()
+    assert content == expected_bytes(expected_records(connection), output_format)
+    assert result.xcoms["fetch"] == {
+        "path": f"file://{target}",
+        "format": output_format,
+        "count": 503,
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+def test_an_empty_list_writes_an_empty_but_valid_file(connection, run_dag, tmp_path):
+    result = run_dag(
+        f"UnsubscribeListOperator(task_id='fetch', output_path='file://{tmp_path}/u.json', output_format='json')"
+    )
+    assert result.state == "success"
+    assert json.loads((tmp_path / "u.json").read_text()) == []
+
+
+def test_templated_path_is_rendered_and_a_rerun_replaces_the_file(connection, run_dag, tmp_path):
+    connection.backend.seed(SEED[:1])
+    task = f"UnsubscribeListOperator(task_id='fetch', output_path='file://{tmp_path}/{{{{ ds }}}}/u.jsonl')"
+    when = datetime(2026, 11, 26, 6, 0, tzinfo=ZoneInfo("UTC"))
+    assert run_dag(task, logical_date=when).state == "success"
+    connection.backend.seed(SEED[1:])
+    assert run_dag(task, logical_date=when).state == "success"
+    written = (tmp_path / "2026-11-26" / "u.jsonl").read_bytes()
+    assert written == expected_bytes(expected_records(connection), "jsonl")
+    assert [p.name for p in (tmp_path / "2026-11-26").iterdir()] == ["u.jsonl"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda: Fault.truncated(),
+        lambda: Fault.raw(json.dumps({"success": True, "code": 200, "nbData": 9, "data": []})),
+        lambda: Fault.envelope_error(10),
+    ],
+    ids=["truncated-body", "nbData-mismatch", "wrong-key"],
+)
+def test_a_failed_fetch_leaves_the_previous_file_intact_and_nothing_partial(connection, run_dag, tmp_path, fault):
+    connection.backend.generate(300, seed=2)
+    task = f"UnsubscribeListOperator(task_id='fetch', output_path='file://{tmp_path}/u.csv', output_format='csv')"
+    assert run_dag(task).state == "success"
+    before = (tmp_path / "u.csv").read_bytes()
+    connection.backend.generate(10, seed=3)
+    connection.faults.script(*(fault() for _ in range(3)), command="unsubscribe/list")
+    result = run_dag(task)
+    assert result.state == "failed"
+    assert (tmp_path / "u.csv").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["u.csv"]
+
+
+def test_created_since_keeps_only_later_entries(connection, run_dag):
+    connection.backend.seed(SEED)
+    result = run_dag("UnsubscribeListOperator(task_id='fetch', created_since='2021-01-01')")
+    assert [r["email"] for r in result.xcoms["fetch"]] == [SEED[1]["email"].strip(), SEED[2]["email"]]
+    result = run_dag("UnsubscribeListOperator(task_id='fetch', created_since='2020-12-31T23:00:00+00:00')")
+    assert len(result.xcoms["fetch"]) == 2, "midnight in Paris is 23:00 UTC the day before"
+
+
+def test_too_many_records_for_xcom_fail_with_advice(connection, run_dag, capfd):
+    connection.backend.generate(30, seed=1)
+    result = run_dag("UnsubscribeListOperator(task_id='fetch', max_xcom_records=10)")
+    assert result.state == "failed"
+    assert "fetch" not in result.xcoms
+    assert "Set output_path" in "".join(capfd.readouterr())
+
+
+def test_a_plain_output_path_is_declared_as_an_asset_a_templated_one_is_not():
+    plain = UnsubscribeListOperator(task_id="a", output_path="s3://aws_conn@bucket/mp/unsubscribes.jsonl")
+    templated = UnsubscribeListOperator(task_id="b", output_path="file:///d/{{ ds }}/u.jsonl")
+    assert [outlet.uri for outlet in plain.outlets] == ["s3://bucket/mp/unsubscribes.jsonl"]
+    assert templated.outlets == []
+    assert _asset_uri("file:///data/u.jsonl") == "file:///data/u.jsonl"
+
+
+def test_bad_arguments_fail_at_parse_time():
+    with pytest.raises(ValueError, match="output_format"):
+        UnsubscribeListOperator(task_id="x", output_format="xlsx")
+    with pytest.raises(ValueError, match="exactly one of emails or input_path"):
+        AddUnsubscribesOperator(task_id="y")
+
+
+# --- AddUnsubscribesOperator ------------------------------------------------------------------
+
+
+def test_add_pushes_normalised_unique_addresses_and_a_rerun_is_harmless(connection, run_dag):
+    connection.backend.seed(SEED[:1])
+    emails = [" New@Example.com", "new@example.COM", "old@example.com", "not-an-address", "", "zoë@exämple.fr"]
+    task = f"AddUnsubscribesOperator(task_id='push', emails={emails!r})"
+    first = run_dag(task)
+    assert first.state == "success"
+    assert first.xcoms["push"] == {"added": 2, "already_listed": 1, "invalid": 1, "failed": 0}
+    assert sorted(e["email"] for e in connection.backend.entries()) == [
+        "New@Example.com",
+        "old@example.com",
+        "zoë@exämple.fr",
+    ]
+    second = run_dag(task)
+    assert second.xcoms["push"] == {"added": 0, "already_listed": 3, "invalid": 1, "failed": 0}
+    assert len(connection.backend.entries()) == 3
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["a@example.com\n\nb@example.com\n", "name,Email\nAnn,a@example.com\nBob,b@example.com\n"],
+    ids=["one-per-line", "csv"],
+)
+def test_add_reads_addresses_from_a_file(connection, run_dag, tmp_path, content):
+    (tmp_path / "optouts.txt").write_text(content)
+    result = run_dag(f"AddUnsubscribesOperator(task_id='push', input_path='file://{tmp_path}/optouts.txt')")
+    assert result.xcoms["push"]["added"] == 2
+    assert sorted(e["email"] for e in connection.backend.entries()) == ["a@example.com", "b@example.com"]
+
+
+def test_add_fails_listing_every_address_that_did_not_get_through(connection, run_dag, capfd):
+    connection.faults.script(*(Fault.http_error(503) for _ in range(3)), command="unsubscribe/add")
+    result = run_dag(
+        "AddUnsubscribesOperator(task_id='push', emails=['a@example.com', 'b@example.com'], max_workers=1)"
+    )
+    assert result.state == "failed"
+    output = "".join(capfd.readouterr())
+    assert "1 opt-out(s) did not reach MailPartner after retries: 'a@example.com'" in output
+    assert [e["email"] for e in connection.backend.entries()] == ["b@example.com"]
+
+
+def test_add_stays_under_the_request_limit_with_many_workers(sandbox, monkeypatch, run_dag):
+    sandbox.rate_limit_per_minute = 600
+    monkeypatch.setenv("AIRFLOW_CONN_MAILPARTNER_DEFAULT", sandbox.connection_json(extra={"retry_backoff": 0.01}))
+    emails = [f"user{n}@example.com" for n in range(40)]
+    result = run_dag(f"AddUnsubscribesOperator(task_id='push', emails={emails!r}, max_requests_per_minute=600)")
+    assert result.xcoms["push"]["added"] == 40
+    adds = [r for r in sandbox.requests if r.command == "unsubscribe/add"]
+    assert [r.http_status for r in adds] == [200] * 40, "no request may be refused for exceeding the limit"
+    gaps = [later.monotonic - earlier.monotonic for earlier, later in itertools.pairwise(adds)]
+    assert min(gaps) >= 0.09, "600/min is one request every 0.1 s"
+
+
+# --- input helpers ----------------------------------------------------------------------------
+
+
+def test_unique_addresses_keep_the_first_spelling_and_report_invalid_ones():
+    unique, invalid = _unique_addresses(["A@x.fr", " a@X.FR ", "b@x.fr", "oops", None, "c d@x.fr"])
+    assert unique == ["A@x.fr", "b@x.fr"]
+    assert invalid == ["oops", "c d@x.fr"]
+
+
+def test_a_csv_without_an_email_column_is_refused():
+    with pytest.raises(ValueError, match="no 'email' column"):
+        list(_addresses_in("name,mail\nAnn,a@x.fr\n"))
+
+
+def test_files_with_one_address_per_line_are_read_as_such():
+    assert list(_addresses_in("a@x.fr\nb@x.fr")) == ["a@x.fr", "b@x.fr"]
+    assert list(_addresses_in("email\na@x.fr")) == ["a@x.fr"]
