@@ -13,10 +13,11 @@ import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from airflow_provider_mailpartner.envelope import DocumentError, Event, data_event, field_event, item_event
+from airflow_provider_mailpartner.envelope import DocumentError, Event, data_event, field_event
 
 MAX_VALUE_CHARS = 64 << 20  # one list entry is ~100 characters; no field of an answer is near this
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_WHITESPACE_CHARS = " \t\n\r"
 
 
 def _refuse_constant(name: str) -> object:
@@ -38,6 +39,7 @@ class _Reader:
         self.buffer = ""
         self.pos = 0
         self.eof = False
+        self._no_batch_before = 0  # buffer position; batches are not tried again before it
 
     def refill(self, at_least: int = 1) -> bool:
         """Read until ``at_least`` more characters are pending (or input ends); False if none came.
@@ -54,6 +56,7 @@ class _Reader:
             have += len(text)
         grew = have > len(pieces[0])
         self.buffer = "".join(pieces)
+        self._no_batch_before = max(0, self._no_batch_before - self.pos)  # positions shift with the window
         self.pos = 0
         return grew
 
@@ -72,6 +75,8 @@ class _Reader:
             raise DocumentError(f"the JSON answer is not valid UTF-8 ({exc.reason})") from None
 
     def skip_whitespace(self) -> None:
+        if self.pos < len(self.buffer) and self.buffer[self.pos] not in _WHITESPACE_CHARS:
+            return  # compact JSON: nothing to skip, no regex to run
         while True:
             self.pos = _WHITESPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]
             if self.pos < len(self.buffer) or not self.refill():
@@ -107,6 +112,27 @@ class _Reader:
                 continue
             self.pos = end
             return value
+
+    def element_batch(self) -> list[object] | None:
+        """The whole elements of an array (of objects) that the window holds, decoded in one C call.
+
+        The window is cut after its last ``},`` and decoded as ``[...]``. That text is valid JSON
+        only if the cut fell between two elements: inside a string, an object or a number, the
+        brackets or quotes could not balance. When it is not (pretty printing, an odd address),
+        None sends the caller to the one-value-at-a-time path, which also names any real error.
+        """
+        if self.pos < self._no_batch_before:
+            return None
+        cut = self.buffer.rfind("},", self.pos)
+        if cut < self.pos:
+            return None
+        try:
+            batch = _DECODER.decode("[" + self.buffer[self.pos : cut + 1] + "]")
+        except (ValueError, RecursionError, ArithmeticError):
+            self._no_batch_before = cut + 1  # do not try this window's cut again
+            return None
+        self.pos = cut + 1  # at the "," after the last element of the batch
+        return batch  # type: ignore[no-any-return]
 
     def _grow(self) -> bool:
         """Double the pending text, so that decoding a long value again from its start stays linear."""
@@ -153,7 +179,15 @@ def _array_items(reader: _Reader, key: str) -> Iterator[Event]:
         reader.next_char()
         return
     while True:
-        yield item_event(key, reader.value())
+        batch = reader.element_batch()
+        if batch:
+            for element in batch:
+                yield ("item", key, element)  # item_event() inlined: this runs once per list entry
+        else:
+            yield ("item", key, reader.value())
+        if reader.pos < len(reader.buffer) and reader.buffer[reader.pos] == ",":
+            reader.pos += 1  # the usual case, read without the general tokenizer
+            continue
         separator = reader.next_char()
         if separator == "]":
             return

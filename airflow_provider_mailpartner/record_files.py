@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Literal, TypedDict
 
-from airflow_provider_mailpartner.records import Counted, Unsubscribe
+from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -38,30 +38,36 @@ class Manifest(TypedDict):
     sha256: str
 
 
-def jsonl_line(entry: Unsubscribe) -> str:
-    """One record as a JSON object line, the same shape as the XCom records."""
-    return f'{{"id": {entry.id}, "email": {_json_string(entry.email)}, "created_at": "{entry.created_at.isoformat()}"}}'
+def jsonl_line(record: UnsubscribeRecord) -> str:
+    """One record as a JSON object, keys in the documented order (``json.dumps`` gives the same)."""
+    return _jsonl_piece(record)[:-1]
 
 
-def _jsonl(entries: Iterable[Unsubscribe]) -> Iterator[str]:
-    for entry in entries:
-        yield jsonl_line(entry) + "\n"
+def _jsonl(records: Iterable[UnsubscribeRecord]) -> Iterator[str]:
+    return map(_jsonl_piece, records)  # map, not a generator: one Python frame less per record
 
 
-def _json(entries: Iterable[Unsubscribe]) -> Iterator[str]:
+def _jsonl_piece(record: UnsubscribeRecord) -> str:
+    return (
+        f'{{"id": {record["id"]}, "email": {_json_string(record["email"])}, '
+        f'"created_at": {_json_string(record["created_at"])}}}\n'
+    )
+
+
+def _json(records: Iterable[UnsubscribeRecord]) -> Iterator[str]:
     separator = "[\n"
-    for entry in entries:
-        yield separator + jsonl_line(entry)
+    for record in records:
+        yield separator + jsonl_line(record)
         separator = ",\n"
     yield "[]\n" if separator == "[\n" else "\n]\n"
 
 
-def _csv(entries: Iterable[Unsubscribe]) -> Iterator[str]:
+def _csv(records: Iterable[UnsubscribeRecord]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    for entry in entries:
-        writer.writerow((entry.id, entry.email, entry.created_at.isoformat()))
+    for record in records:
+        writer.writerow((record["id"], record["email"], record["created_at"]))
         if buffer.tell() >= _BATCH_CHARS:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -91,9 +97,11 @@ def _write_batched(pieces: Iterable[str], handle: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def write_records(entries: Iterable[Unsubscribe], path: ObjectStoragePath, output_format: OutputFormat) -> Manifest:
-    """Write ``entries`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did."""
-    counted = Counted(entries)
+def write_records(
+    records: Iterable[UnsubscribeRecord], path: ObjectStoragePath, output_format: OutputFormat
+) -> Manifest:
+    """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did."""
+    counted = Counted(records)
     staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex}"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TypedDict
+from typing import Generic, NamedTuple, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+_Item = TypeVar("_Item")
 _API_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
@@ -23,12 +24,12 @@ class UnsubscribeRecord(TypedDict):
     created_at: str
 
 
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
+class Unsubscribe(NamedTuple):
     """One entry of the MailPartner unsubscribe list.
 
     ``email`` is the address as MailPartner sent it, stripped of surrounding white space only;
-    ``created_at`` is aware, in the connection's time zone.
+    ``created_at`` is aware, in the connection's time zone. (A named tuple: immutable, and
+    cheap to build a million times.)
     """
 
     id: int
@@ -49,14 +50,14 @@ class Credits:
     username: str | None = None
 
 
-class Counted:
+class Counted(Generic[_Item]):
     """Passes entries through, counting them: how many were fetched, or written."""
 
-    def __init__(self, entries: Iterable[Unsubscribe]) -> None:
+    def __init__(self, entries: Iterable[_Item]) -> None:
         self._entries = entries
         self.count = 0
 
-    def __iter__(self) -> Iterator[Unsubscribe]:
+    def __iter__(self) -> Iterator[_Item]:
         for entry in self._entries:
             self.count += 1
             yield entry
@@ -68,16 +69,47 @@ class RecordError(ValueError):
 
 def parse_unsubscribe(raw: object, zone: ZoneInfo) -> Unsubscribe:
     """Check one raw list entry (from JSON or positional XML) and build the value."""
-    if not isinstance(raw, dict):
+    entry_id, email, _, naive = _checked_entry(raw)
+    moment = datetime(naive.year, naive.month, naive.day, naive.hour, naive.minute, naive.second, tzinfo=zone)
+    return Unsubscribe(entry_id, email, moment)  # (the constructor is twice as fast as naive.replace)
+
+
+def parse_record(raw: object, offsets: OffsetCache) -> UnsubscribeRecord:
+    """Check one raw list entry and build its XCom/file shape directly, with no datetime kept.
+
+    The same checks as :func:`parse_unsubscribe`, and the same instant: ``created_at`` is what
+    ``parse_unsubscribe(raw, zone).created_at.isoformat()`` gives, at a fraction of the cost.
+    """
+    entry_id, email, text, naive = _checked_entry(raw)
+    return {"id": entry_id, "email": email, "created_at": offsets.isoformat(text, naive)}
+
+
+def _checked_entry(raw: object) -> tuple[int, str, str, datetime]:
+    """Id, address, date text and naive date of one entry, or RecordError.
+
+    Runs once per entry of lists a million long: the common case (a JSON integer id, a
+    string address) is checked inline, anything else goes through the general parsers.
+    """
+    if type(raw) is not dict:
         raise RecordError(f"an entry is not an object: {_short(raw)}")
-    entry_id = parse_int(raw.get("id"), "id")
+    entry_id = raw.get("id")
+    if type(entry_id) is not int:
+        entry_id = parse_int(entry_id, "id")
     if entry_id < 1:
         raise RecordError(f"id is not a positive integer: {entry_id}")
-    return Unsubscribe(
-        id=entry_id,
-        email=_email(raw.get("email")),
-        created_at=parse_api_datetime(raw.get("createdAt"), zone),
-    )
+    email = raw.get("email")
+    if type(email) is not str or not (email := email.strip()):
+        raise RecordError(f"email is missing or empty: {_short(email)}")
+    if "@" not in email:
+        raise RecordError("email has no '@'")  # the text itself stays out of logs: it is personal data
+    created = raw.get("createdAt")
+    if type(created) is str and _API_DATE.fullmatch(created):  # the common case, without a call
+        try:
+            return entry_id, email, created, datetime.fromisoformat(created)
+        except ValueError:
+            pass
+    text, naive = _naive_api_datetime(created)
+    return entry_id, email, text, naive
 
 
 def strict_int(value: object) -> int | None:
@@ -96,16 +128,46 @@ def parse_int(value: object, name: str) -> int:
     return number
 
 
-def parse_api_datetime(value: object, zone: ZoneInfo) -> datetime:
-    """``YYYY-MM-DD HH:MM:SS`` with no zone, read as local time in ``zone``."""
+def _naive_api_datetime(value: object) -> tuple[str, datetime]:
+    """``YYYY-MM-DD HH:MM:SS`` (no zone): the trimmed text and the naive datetime it names."""
     if isinstance(value, str):
         text = value.strip()
         if _API_DATE.fullmatch(text):
             try:
-                return datetime.fromisoformat(text).replace(tzinfo=zone)
+                return text, datetime.fromisoformat(text)
             except ValueError:  # a well-shaped impossible date, such as 2015-02-30
                 pass
     raise RecordError(f"createdAt is not a 'YYYY-MM-DD HH:MM:SS' date: {_short(value)}")
+
+
+class OffsetCache:
+    """ISO 8601 renderings of local times in one zone, with each local hour's offset worked out once.
+
+    An hour whose first and last second have the same UTC offset has it throughout (zones change
+    offset at most once an hour); an hour that holds a change is worked out per entry.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._suffixes: dict[str, str | None] = {}
+
+    def isoformat(self, text: str, naive: datetime) -> str:
+        """The ISO form of ``naive`` read in the zone (``text`` is its ``YYYY-MM-DD HH:MM:SS``)."""
+        hour = text[:13]
+        try:
+            suffix = self._suffixes[hour]
+        except KeyError:
+            suffix = self._suffixes[hour] = self._hour_suffix(naive)
+        if suffix is None:
+            return naive.replace(tzinfo=self.zone).isoformat()
+        return f"{text[:10]}T{text[11:]}{suffix}"
+
+    def _hour_suffix(self, naive: datetime) -> str | None:
+        first = naive.replace(minute=0, second=0, tzinfo=self.zone)
+        last = naive.replace(minute=59, second=59, tzinfo=self.zone)
+        if first.utcoffset() != last.utcoffset():
+            return None
+        return first.isoformat()[len("YYYY-MM-DDTHH:MM:SS") :]
 
 
 def parse_decimal(value: object, name: str) -> Decimal:
@@ -124,13 +186,6 @@ def parse_text(value: object, name: str) -> str:
     if isinstance(value, str) and value.strip():
         return value.strip()
     raise RecordError(f"{name} is missing or empty: {_short(value)}")
-
-
-def _email(value: object) -> str:
-    email = parse_text(value, "email")
-    if "@" not in email:
-        raise RecordError(f"email has no '@': {_short(email)}")
-    return email
 
 
 def _short(value: object, limit: int = 60) -> str:

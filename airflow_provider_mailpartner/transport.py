@@ -168,50 +168,37 @@ class MailPartnerClient:
         header: dict[str, object],
         convert: Callable[[object], T],
     ) -> Iterator[T]:
-        expected = header["nbData"]
-        count = 0
-        for kind, _name, value in self._checked_list_events(command, response_format, answer):
-            if kind == "item":
-                count += 1
-                try:
-                    entry = convert(value)
-                except RecordError as exc:
-                    raise self._response_error(answer, f"entry {count}: {exc}") from None
-                yield entry
-        if count != expected:
-            raise self._response_error(
-                answer, f"nbData says {expected} entries but the answer holds {count}: truncated or corrupt"
-            )
+        """Each entry, converted; at the end, the count checked against ``nbData``.
 
-    def _checked_list_events(
-        self, command: Command, response_format: ResponseFormat, answer: Answer
-    ) -> Iterator[Event]:
-        """The list's events, refusing a document that is not exactly one envelope with one list.
-
-        A missing, null or repeated ``data``, or a field given twice (a second ``success`` after
-        the data, say), would otherwise read as a short list: for a suppression job, "nobody
-        unsubscribed".
+        The document must be exactly one envelope with one list: a missing, null or repeated
+        ``data``, or a field given twice (a second ``success`` after the data, say), would
+        otherwise read as a short list, which for a suppression job means "nobody unsubscribed".
         """
+        count = 0
         seen: set[str] = set()
-        lists = 0
-        events = _events(answer, command, response_format)
-        while True:
-            try:
-                kind, name, value = next(events)
-            except StopIteration:
-                break
-            except DocumentError as exc:
-                raise self._response_error(answer, str(exc)) from None
-            if kind == "field" and name == command.stream_field:
-                raise self._response_error(answer, f"{name!r} is not a list: {self._shown(value)}")
-            if kind in ("field", "data"):
-                if name in seen:
+        try:
+            for kind, name, value in _events(answer, command, response_format):
+                if kind == "item":
+                    count += 1
+                    try:
+                        entry = convert(value)
+                    except RecordError as exc:
+                        raise self._response_error(answer, f"entry {count}: {exc}") from None
+                    yield entry
+                elif kind == "field" and name == command.stream_field:
+                    raise self._response_error(answer, f"{name!r} is not a list: {self._shown(value)}")
+                elif name in seen:
                     raise self._response_error(answer, f"the answer gives {name!r} twice")
-                seen.add(name)
-                lists += kind == "data"
-            yield kind, name, value
-        if not lists:
+                else:
+                    seen.add(name)
+        except DocumentError as exc:
+            raise self._response_error(answer, str(exc)) from None
+        if command.stream_field not in seen:
             raise self._response_error(answer, f"the answer has no {command.stream_field!r} list")
+        if count != header["nbData"]:
+            raise self._response_error(
+                answer, f"nbData says {header['nbData']} entries but the answer holds {count}: truncated or corrupt"
+            )
 
     def _with_retries(
         self,

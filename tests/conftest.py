@@ -9,7 +9,6 @@ import tempfile
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="mailpartner-tests-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.environ["AIRFLOW_HOME"], "dags")
-os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 
 import json
 from collections.abc import Callable, Iterator
@@ -19,9 +18,7 @@ import pytest
 
 from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 from airflow_provider_mailpartner.testing import MailPartnerSandbox
-
-# A key that every URL encoding changes, so a leak in any encoding is detectable.
-NASTY_KEY = "Sëcret+key/with=odd%chars and space&more"
+from tests.nasty_key import NASTY_KEY
 
 ConnectionFactory = Callable[..., MailPartnerHook]
 

@@ -17,7 +17,7 @@ import pytest
 
 from airflow_provider_mailpartner.exceptions import MailPartnerError
 from airflow_provider_mailpartner.testing import Fault
-from tests.conftest import NASTY_KEY
+from tests.nasty_key import NASTY_KEY
 
 ENCODINGS = {
     xml_escape(NASTY_KEY),

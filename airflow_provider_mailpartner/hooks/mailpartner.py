@@ -27,10 +27,13 @@ from airflow_provider_mailpartner.exceptions import (
 )
 from airflow_provider_mailpartner.records import (
     Credits,
+    OffsetCache,
     RecordError,
     Unsubscribe,
+    UnsubscribeRecord,
     parse_decimal,
     parse_int,
+    parse_record,
     parse_text,
     parse_unsubscribe,
     strict_int,
@@ -141,11 +144,21 @@ class MailPartnerHook(BaseHook):
         its ``nbData`` count can only be checked at the end: a consumer must treat what it wrote
         as provisional until the iterator is exhausted without error.
         """
+        return self._stream_list(partial(parse_unsubscribe, zone=self.settings.timezone), response_format)
+
+    def iter_unsubscribe_records(self, *, response_format: str | None = None) -> Iterator[UnsubscribeRecord]:
+        """The same entries, already in their XCom and file shape: ``{"id", "email", "created_at"}``.
+
+        ``created_at`` is ISO 8601 with the offset of the connection's time zone. Made without a
+        datetime per entry, this is the fast path for writers of large lists; the same checks
+        apply, and the same provisional-until-exhausted rule as :meth:`iter_unsubscribes`.
+        """
+        return self._stream_list(partial(parse_record, offsets=OffsetCache(self.settings.timezone)), response_format)
+
+    def _stream_list(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[_T]:
         started = time.monotonic()
-        client = self.client
-        convert = partial(parse_unsubscribe, zone=client.settings.timezone)
         count = 0
-        with client.stream(LIST, self._format(response_format), convert) as entries:
+        with self.client.stream(LIST, self._format(response_format), convert) as entries:
             for entry in entries:
                 count += 1
                 yield entry

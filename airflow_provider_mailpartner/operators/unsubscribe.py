@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
-    from airflow_provider_mailpartner.records import Unsubscribe
 
 DEFAULT_MAX_XCOM_RECORDS = 20_000
 """Airflow 3 tasks hang or die on large XComs; past this many records, write to storage."""
@@ -90,8 +89,11 @@ class UnsubscribeListOperator(BaseOperator):
         hook = MailPartnerHook(self.mailpartner_conn_id, response_format=self.response_format)
         since = _moment(self.created_since, hook.settings.timezone)
         started = time.monotonic()
-        fetched = Counted(hook.iter_unsubscribes())
-        kept = (entry for entry in fetched if since is None or entry.created_at >= since)
+        fetched: Counted[UnsubscribeRecord] | None = None
+        kept: Iterable[UnsubscribeRecord] = hook.iter_unsubscribe_records()
+        if since is not None:  # the API has no filter: everything is fetched, then filtered here
+            fetched = Counted(kept)
+            kept = (record for record in fetched if datetime.fromisoformat(record["created_at"]) >= since)
         if self.output_path is None:
             result: list[UnsubscribeRecord] | Manifest = self._to_xcom(kept)
             count, where = len(result), "XCom"
@@ -100,7 +102,7 @@ class UnsubscribeListOperator(BaseOperator):
             count, where = result["count"], result["path"]
         self.log.info(
             "%d unsubscribes fetched from MailPartner, %d kept%s, written to %s in %.2f s",
-            fetched.count,
+            count if fetched is None else fetched.count,
             count,
             f" (created since {since.isoformat()})" if since else "",
             where,
@@ -108,7 +110,7 @@ class UnsubscribeListOperator(BaseOperator):
         )
         return result
 
-    def _to_xcom(self, entries: Iterable[Unsubscribe]) -> list[UnsubscribeRecord]:
+    def _to_xcom(self, entries: Iterable[UnsubscribeRecord]) -> list[UnsubscribeRecord]:
         records: list[UnsubscribeRecord] = []
         for entry in entries:
             if len(records) >= self.max_xcom_records:
@@ -117,10 +119,10 @@ class UnsubscribeListOperator(BaseOperator):
                     "which Airflow 3 handles badly at this size. Set output_path to write them to storage "
                     "(the task then returns a small manifest), or raise max_xcom_records."
                 )
-            records.append(entry.as_record())
+            records.append(entry)
         return records
 
-    def _to_storage(self, entries: Iterable[Unsubscribe], output_path: str | ObjectStoragePath) -> Manifest:
+    def _to_storage(self, entries: Iterable[UnsubscribeRecord], output_path: str | ObjectStoragePath) -> Manifest:
         from airflow_provider_mailpartner.record_files import write_records
 
         return write_records(entries, _storage_path(output_path), self.output_format)

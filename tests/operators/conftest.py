@@ -51,6 +51,7 @@ def run_dag(airflow_db: None, request: pytest.FixtureRequest) -> RunDag:
     def run(tasks: str, *, logical_date: object = None) -> DagRunResult:
         dag_id = f"{request.node.name}_{next(counter)}".replace("[", "_").replace("]", "").replace("-", "_")
         path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(DAG_FILE.format(dag_id=dag_id, tasks=textwrap.indent(textwrap.dedent(tasks), "    ")))
         dag = DagBag(dag_folder=str(path)).get_dag(dag_id)
         assert dag is not None, f"{path} did not define {dag_id}"
