@@ -15,8 +15,10 @@ In Python::
         os.environ.update(sandbox.airflow_env())
 
 In pytest: ``pytest_plugins = ["airflow_provider_mailpartner.testing.pytest_plugin"]`` provides the
-``mailpartner_sandbox`` fixture. From a shell: ``mailpartner-sandbox --port 8025 --seed 1000``.
-Over HTTP: ``POST /_sandbox/reset``, ``/_sandbox/seed``, ``/_sandbox/faults``, ``GET /_sandbox/state``.
+``mailpartner_sandbox`` fixture, and ``mailpartner_connection``, which also sets
+``AIRFLOW_CONN_MAILPARTNER_DEFAULT`` for the test. From a shell:
+``mailpartner-sandbox --port 8025 --seed 1000``. Over HTTP: ``POST /_sandbox/reset``,
+``/_sandbox/seed``, ``/_sandbox/faults``, ``GET /_sandbox/state``. The guide is ``docs/sandbox.md``.
 """
 
 from __future__ import annotations

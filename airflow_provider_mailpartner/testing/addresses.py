@@ -21,15 +21,29 @@ def normalize(email: str) -> str:
     return email if key == email else key
 
 
+def forbidden_character(text: str) -> str | None:
+    """The first character of ``text`` that no address (nor any text the sandbox sends) may hold.
+
+    That is a C0 or C1 control character (tab and line breaks included), DEL, a lone surrogate
+    (UTF-8 cannot encode it) or U+FFFE/U+FFFF: characters XML 1.0 cannot carry, or that make the
+    positional XML list malformed. ``None`` when there is none.
+    """
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            return ch
+    return None
+
+
 def is_valid_address(address: str) -> bool:
     """Whether ``address`` (already stripped) passes the sandbox's syntax check.
 
     One ``@``, a non-empty local part, a domain with a dot and no empty label, no white space,
-    control characters or RFC 5322 specials.
+    no :func:`forbidden_character` and no RFC 5322 specials.
     """
     if not address or len(address) > MAX_ADDRESS_LENGTH or address.count("@") != 1:
         return False
-    if any(ch.isspace() or ord(ch) < 0x20 or ch == "\x7f" or ch in _FORBIDDEN for ch in address):
+    if forbidden_character(address) is not None or any(ch.isspace() or ch in _FORBIDDEN for ch in address):
         return False
     local, domain = address.split("@")
     if not local or len(local) > MAX_LOCAL_LENGTH or local.startswith(".") or local.endswith("."):

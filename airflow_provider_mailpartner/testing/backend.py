@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import TypedDict
 
 from . import errors, fake_data, timestamps
-from .addresses import is_valid_address, normalize
+from .addresses import forbidden_character, is_valid_address, normalize
 from .errors import ApiError
 from .request_log import RequestLog, RequestRecord
 from .seed_files import read_seed_file
@@ -81,7 +81,7 @@ class SandboxBackend:
         balance: Decimal | str = DEFAULT_BALANCE,
     ) -> None:
         self._lock = threading.RLock()
-        self._initial = (username, credit_mail, currency, _quantize(balance))
+        self._initial = (_checked_text("username", username), credit_mail, currency, _quantize(balance))
         self._log = RequestLog()
         self._version = 0
         self.reset()
@@ -108,7 +108,7 @@ class SandboxBackend:
     @username.setter
     def username(self, value: str) -> None:
         with self._lock:
-            self._username = value
+            self._username = _checked_text("username", value)
 
     def credits(self) -> Credits:
         """The ``credits`` object as ``GET /v1/me`` sends it."""
@@ -141,9 +141,6 @@ class SandboxBackend:
     @property
     def count(self) -> int:
         """How many entries the list holds."""
-        return self._live
-
-    def __len__(self) -> int:
         return self._live
 
     @property
@@ -224,13 +221,15 @@ class SandboxBackend:
     def seed(self, entries: Iterable[Mapping[str, object]]) -> int:
         """Add entries as they would have been on the account, and return how many.
 
-        Each mapping has ``email`` (stored as given, white space included, so tests can exercise
-        a client's clean-up; it must be non-blank), optional ``created_at`` or ``createdAt`` (a
+        Each mapping has ``email`` (stored as given, white space around it included, so tests can
+        exercise a client's clean-up; it must be non-blank and hold no control character but
+        that surrounding white space), optional ``created_at`` or ``createdAt`` (a
         ``YYYY-MM-DD HH:MM:SS``/ISO 8601 string or a datetime; aware values are converted to Paris
         wall time; default: now) and optional ``id`` (a positive int or digit string; default: the
         next id). All or nothing: on a bad entry nothing is added.
 
-        :raises ValueError: for a blank address, a bad date or id, or a duplicate address or id.
+        :raises ValueError: for a blank address or one with a control character, a bad date or id,
+            or a duplicate address or id.
         """
         with self._lock:
             batch_emails: list[str] = []
@@ -243,6 +242,7 @@ class SandboxBackend:
                 email = raw.get("email")
                 if not isinstance(email, str) or not email.strip():
                     raise ValueError(f"seed entry {position}: 'email' must be a non-blank string")
+                _check_seed_address(email, position)
                 key = normalize(email)
                 if key in self._taken or key in batch_taken:
                     raise ValueError(f"seed entry {position}: {email.strip()!r} is already on the list")
@@ -281,14 +281,17 @@ class SandboxBackend:
     def generate(self, n: int, seed: int = 0) -> int:
         """Add ``n`` deterministic, realistic-looking entries with unique addresses and return ``n``.
 
-        Dates rise with the id across 2015-2025. The same ``seed`` on the same starting list gives
-        the same entries; a million take a couple of seconds.
+        On an empty list, dates rise with the id across 2015-2025; on a list that has entries,
+        they continue from the last entry's date, so calling ``generate`` again adds new names
+        with later dates. The same ``seed`` on the same starting list gives the same entries; a
+        million take a couple of seconds.
         """
         if n < 0:
             raise ValueError("n must be >= 0")
         with self._lock:
-            emails, created = fake_data.generate_entries(n, seed, self._taken)
             first = self._next_id
+            after = self._created[-1] if self._created else None
+            emails, created = fake_data.generate_entries(n, seed, self._taken, first_id=first, after=after)
             self._ids.extend(range(first, first + n))
             self._emails.extend(emails)
             self._created.extend(created)
@@ -303,6 +306,11 @@ class SandboxBackend:
     def requests(self) -> list[RequestRecord]:
         """The API requests answered since the last clear, oldest first (no key, no query)."""
         return self._log.records()
+
+    @property
+    def request_count(self) -> int:
+        """How many requests the log holds, without copying it."""
+        return len(self._log)
 
     def record_request(self, record: RequestRecord) -> None:
         self._log.append(record)
@@ -354,6 +362,27 @@ class SandboxBackend:
 
 def _quantize(balance: Decimal | str) -> Decimal:
     return Decimal(balance).quantize(_BALANCE_QUANTUM)
+
+
+def _check_seed_address(email: str, position: int) -> None:
+    stripped = email.strip()
+    start = len(email) - len(email.lstrip())
+    # White space around the address is kept for clean-up tests, but only what XML can carry.
+    edges = (email[:start] + email[start + len(stripped) :]).translate({9: None, 10: None, 13: None})
+    bad = forbidden_character(stripped) or forbidden_character(edges)
+    if bad is not None:
+        raise ValueError(
+            f"seed entry {position}: the address {email!r} holds U+{ord(bad):04X}, a control character "
+            "(or a non-character) that would make the XML list malformed; only spaces, tabs and line "
+            "breaks around the address are allowed"
+        )
+
+
+def _checked_text(name: str, value: str) -> str:
+    bad = forbidden_character(value)
+    if bad is not None:
+        raise ValueError(f"{name} {value!r} holds U+{ord(bad):04X}, a control character (or a non-character)")
+    return value
 
 
 def _seed_id(value: object, position: int) -> int | None:

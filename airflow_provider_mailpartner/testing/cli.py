@@ -24,8 +24,24 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Serve a fake MailPartner API on 127.0.0.1 for offline DAG runs and tests.",
     )
     parser.add_argument("--port", type=int, default=8025, help="port to bind; 0 picks a free one (default 8025)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="generate N unsubscribe entries")
-    parser.add_argument("--seed-file", metavar="PATH", help="load entries from a JSONL, JSON or CSV file")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="number of unsubscribe entries to generate at start (a count, not a random seed: see --generate-seed; "
+        "default 0, an empty list)",
+    )
+    parser.add_argument(
+        "--generate-seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="the random seed used to generate the --seed entries; the same S gives the same list (default 0)",
+    )
+    parser.add_argument(
+        "--seed-file", metavar="PATH", help="load entries from a JSONL, JSON or CSV file (before --seed's ones)"
+    )
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the key the sandbox accepts")
     parser.add_argument(
         "--rate-limit",
@@ -68,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--fault-rate must be between 0 and 1")
     if args.seed < 0 or args.rate_limit < 0:
         parser.error("--seed and --rate-limit must not be negative")
+    if args.fault_kinds is not None and not args.fault_rate:
+        parser.error("--fault-kinds needs --fault-rate (the share of requests to fault, above 0)")
     kinds = _fault_kinds(parser, args.fault_kinds)
 
     sandbox = MailPartnerSandbox(api_key=args.api_key, port=args.port, rate_limit_per_minute=args.rate_limit or None)
@@ -75,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.seed_file:
             sandbox.backend.seed_file(args.seed_file)
         if args.seed:
-            sandbox.backend.generate(args.seed)
+            sandbox.backend.generate(args.seed, seed=args.generate_seed)
     except (OSError, ValueError) as exc:
         print(f"mailpartner-sandbox: cannot seed: {exc}", file=sys.stderr)
         return 2

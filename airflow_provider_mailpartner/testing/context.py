@@ -21,8 +21,8 @@ class SandboxContext:
     """The parts of one running sandbox, shared by its server threads.
 
     :param api_key: the one key the account accepts.
-    :param errors: exceptions a handler raised unexpectedly (a sandbox bug; tests assert it stays
-        empty).
+    :param errors: exceptions raised unexpectedly while serving (sandbox bugs). Tests assert it stays
+        empty, so :meth:`reset` keeps it: a reset between two steps must not hide a bug.
     """
 
     api_key: str
@@ -34,24 +34,24 @@ class SandboxContext:
     errors: list[BaseException] = field(default_factory=list)
 
     def reset(self) -> None:
-        """Back to a fresh account: empty list, no faults, empty rate-limit window and request log."""
+        """Back to a fresh account: empty list, no faults, empty rate-limit window and request log.
+
+        ``errors`` is kept.
+        """
         self.backend.reset()
         self.faults.clear()
         self.rate_limiter.reset()
         self.list_cache.clear()
-        self.errors.clear()
 
 
 @dataclass(frozen=True)
 class ApiRequest:
-    """An API call: its command, its parameters and the format it wants its answer in.
+    """An API call: its parameters and the format it wants its answer in.
 
     :param params: the query string for GET; for POST the JSON (or form) body, with query-string
         parameters other than ``apiKey`` as fallbacks.
     """
 
-    method: str
-    command: str
     params: Mapping[str, object]
     response_format: ResponseFormat
     context: SandboxContext
@@ -70,7 +70,5 @@ class ApiRequest:
 class ControlRequest:
     """A call to a ``/_sandbox/`` control endpoint, with its JSON body (``{}`` when empty)."""
 
-    method: str
-    name: str
     body: Mapping[str, object]
     context: SandboxContext

@@ -26,6 +26,7 @@ class SandboxState(TypedDict):
     username: str
     credits: Credits
     requests: int
+    errors: int
     rate_limit_per_minute: int | None
     faults: FaultPlanState
 
@@ -83,7 +84,7 @@ def faults(request: ControlRequest) -> WireResponse:
 
 
 def state(request: ControlRequest) -> WireResponse:
-    """``GET /_sandbox/state``: entry count, credits, request count, rate limit and faults."""
+    """``GET /_sandbox/state``: entry count, credits, request and error counts, rate limit and faults."""
     context = request.context
     backend = context.backend
     answer: SandboxState = {
@@ -92,7 +93,8 @@ def state(request: ControlRequest) -> WireResponse:
         "version": backend.version,
         "username": backend.username,
         "credits": backend.credits(),
-        "requests": len(backend.requests),
+        "requests": backend.request_count,
+        "errors": len(context.errors),
         "rate_limit_per_minute": context.rate_limiter.per_minute,
         "faults": context.faults.state(),
     }

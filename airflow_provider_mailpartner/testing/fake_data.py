@@ -1,15 +1,16 @@
 """Deterministic, realistic-looking unsubscribe entries for :meth:`SandboxBackend.generate`.
 
 Addresses mix French and international names with common mailbox providers; dates rise with the
-id across 2015-2025, as on a long-lived account. One 64-bit draw per entry keeps a million entries
-within a couple of seconds, and the same seed on the same starting list gives the same entries.
+id across 2015-2025, as on a long-lived account, and a later batch continues after the list's last
+date. One 64-bit draw per entry keeps a million entries within a couple of seconds, and the same
+seed on the same starting list gives the same entries.
 """
 
 from __future__ import annotations
 
 import random
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .timestamps import to_seconds
 
@@ -75,54 +76,69 @@ DOMAINS: tuple[str, ...] = tuple(domain for domain, weight in _DOMAIN_WEIGHTS fo
 
 WINDOW_START = to_seconds("2015-01-01 00:00:00")
 WINDOW_END = to_seconds("2025-12-31 23:59:59")
-_LOCAL_PATTERNS = 8
+#: Past the window, a later batch advances this many seconds per entry on average.
+LATER_MEAN_GAP_SECONDS = 60
+
+# How a local part is made from a first name, a last name and a number below 1000.
+_LOCAL_PARTS: tuple[Callable[[str, str, int], str], ...] = (
+    lambda first, last, number: f"{first}.{last}",
+    lambda first, last, number: f"{first[0]}{last}",
+    lambda first, last, number: f"{first}_{last}",
+    lambda first, last, number: f"{first}.{last}{number % 100}",
+    lambda first, last, number: f"{first}{last}{1950 + number % 56}",
+    lambda first, last, number: f"{first[0]}.{last}",
+    lambda first, last, number: f"{first}{number % 1000}",
+    lambda first, last, number: f"{last}.{first}{number % 10}",
+)
 
 
-def _local_part(first: str, last: str, pattern: int, number: int) -> str:
-    if pattern == 0:
-        return f"{first}.{last}"
-    if pattern == 1:
-        return f"{first[0]}{last}"
-    if pattern == 2:
-        return f"{first}_{last}"
-    if pattern == 3:
-        return f"{first}.{last}{number % 100}"
-    if pattern == 4:
-        return f"{first}{last}{1950 + number % 56}"
-    if pattern == 5:
-        return f"{first[0]}.{last}"
-    if pattern == 6:
-        return f"{first}{number % 1000}"
-    return f"{last}.{first}{number % 10}"
+def date_range(n: int, after: int | None) -> tuple[int, int]:
+    """The first and last ``createdAt`` seconds a batch of ``n`` entries may use.
+
+    :param after: the date of the list's last entry, or ``None`` for an empty list. A batch starts
+        there, so dates keep rising with the id from one call to the next; it ends with the window
+        (2015-2025) or, once past it, about a minute per entry later.
+    """
+    start = WINDOW_START if after is None else max(WINDOW_START, after)
+    return start, max(WINDOW_END, start + n * LATER_MEAN_GAP_SECONDS)
 
 
-def generate_entries(n: int, seed: int, taken: set[str]) -> tuple[list[str], array[int]]:
+def generate_entries(
+    n: int, seed: int, taken: set[str], *, first_id: int = 1, after: int | None = None
+) -> tuple[list[str], array[int]]:
     """``n`` new addresses and their ``createdAt`` seconds, in rising date order.
 
     :param n: how many entries to make.
-    :param seed: seed of the private :class:`random.Random`.
+    :param seed: the caller's seed.
     :param taken: normalized addresses already on the list; each new address is added to it, so
         the result never repeats one, within itself or against the list.
+    :param first_id: the id the first new entry gets. The random stream is drawn from ``seed``
+        *and* ``first_id``, so a second call with the same seed continues with new names instead of
+        replaying the first call's (with a number added to each to make it unique).
+    :param after: the date of the list's last entry (see :func:`date_range`).
     """
-    rng = random.Random(seed)
+    # A string seed is hashed with SHA-512: the same stream on every run and platform.
+    rng = random.Random(f"mailpartner-sandbox/{seed}/{first_id}")
     draw = rng.getrandbits
     firsts: Sequence[str] = FIRST_NAMES
     lasts: Sequence[str] = LAST_NAMES
     domains: Sequence[str] = DOMAINS
-    n_first, n_last, n_domain = len(firsts), len(lasts), len(domains)
-    max_gap = 2 * (WINDOW_END - WINDOW_START) // max(n, 1)
+    local_parts = _LOCAL_PARTS
+    n_first, n_last, n_domain, n_pattern = len(firsts), len(lasts), len(domains), len(local_parts)
+    start, end = date_range(n, after)
+    max_gap = 2 * (end - start) // max(n, 1)
     emails: list[str] = []
     created: array[int] = array("q")
     add_email, add_created, add_taken = emails.append, created.append, taken.add
-    moment = WINDOW_START
+    moment = start
     for _ in range(n):
         bits = draw(64)
         bits, first = divmod(bits, n_first)
         bits, last = divmod(bits, n_last)
         bits, domain = divmod(bits, n_domain)
-        bits, pattern = divmod(bits, _LOCAL_PATTERNS)
+        bits, pattern = divmod(bits, n_pattern)
         bits, number = divmod(bits, 1_000)
-        local = _local_part(firsts[first], lasts[last], pattern, number)
+        local = local_parts[pattern](firsts[first], lasts[last], number)
         email = f"{local}@{domains[domain]}"
         suffix = 1
         while email in taken:
@@ -130,6 +146,6 @@ def generate_entries(n: int, seed: int, taken: set[str]) -> tuple[list[str], arr
             email = f"{local}{suffix}@{domains[domain]}"
         add_taken(email)
         add_email(email)
-        moment = min(moment + bits % (max_gap + 1), WINDOW_END)
+        moment = min(moment + bits % (max_gap + 1), end)
         add_created(moment)
     return emails, created

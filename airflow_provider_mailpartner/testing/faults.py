@@ -14,29 +14,24 @@ an ``unsubscribe/add`` retried after a lost answer meets code 3.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
-from typing import Literal, TypedDict, get_args
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Literal, TypeAlias, TypedDict, get_args
 
 from . import errors, wire
 from .wire import ResponseFormat, WireResponse
 
-FaultKind = Literal[
-    "latency",
-    "http_error",
-    "rate_limited",
-    "envelope_error",
-    "reset",
-    "truncated",
-    "trickle",
-    "malformed",
-    "html_page",
-    "raw",
-]
-FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+# The transient kinds are the ones a robust client retries (connection errors, HTTP 429/5xx,
+# envelope codes 429/500), plus some latency; each kind is named once, here.
+TransientKind = Literal["latency", "http_error", "rate_limited", "envelope_error", "reset", "truncated"]
+FaultKind = Literal[TransientKind, "trickle", "malformed", "html_page", "raw"]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)  # a nested Literal reads back flattened
 HttpErrorBody = Literal["html", "json"]
+HeaderPairs: TypeAlias = tuple[tuple[str, str], ...]
+Headers: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
 _REPLACING_KINDS = frozenset({"http_error", "rate_limited", "envelope_error", "html_page", "raw"})
 
 
@@ -47,17 +42,22 @@ class Fault:
     :param kind: which fault.
     :param seconds: ``latency``: the delay before the normal answer; ``trickle``: the pause before
         each byte of the body.
-    :param status: the HTTP status sent (``http_error``, ``rate_limited``, ``envelope_error``).
+    :param status: the HTTP status sent (``http_error``, ``rate_limited``, ``envelope_error``, ``raw``).
     :param code: the envelope code (``rate_limited``, ``envelope_error``).
     :param message: the envelope message; ``None`` for the sandbox's default.
     :param retry_after: a ``Retry-After`` header value in seconds, or ``None`` for no header.
     :param body: ``http_error``: an nginx-style ``html`` page or a ``json`` error envelope.
-    :param after_bytes: ``reset``: how many bytes of the answer go out before the reset.
+    :param after_bytes: ``reset``: how many bytes of the answer go out before the reset (at most
+        all but the last byte: a reset always withholds part of the answer).
     :param processed: ``reset``: whether the request took effect before the connection dropped.
     :param fraction: ``truncated``: the share of the body sent before closing.
     :param payload: ``raw``: the exact body to send (UTF-8).
     :param content_type: ``raw``: its Content-Type.
     :param headers: ``raw``: extra headers, as ``(name, value)`` pairs (``Location``, ``Retry-After``...).
+
+    Every field is checked when the fault is built, so a bad fault fails where it is made (a
+    ``TypeError`` or ``ValueError``; ``from_dict`` turns both into ``ValueError``), never later
+    while a request is being answered.
     """
 
     kind: FaultKind
@@ -72,20 +72,39 @@ class Fault:
     fraction: float = 0.5
     payload: str = ""
     content_type: str = wire.JSON_CONTENT_TYPE
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: HeaderPairs = ()
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        for name in ("seconds", "fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise TypeError(f"'{name}' must be a finite number, not {value!r}")
+            object.__setattr__(self, name, float(value))
+        _check_type("status", self.status, int)
+        _check_type("after_bytes", self.after_bytes, int)
+        _check_type("retry_after", self.retry_after, int, optional=True)
+        _check_type("code", self.code, int, optional=self.kind not in ("rate_limited", "envelope_error"))
+        for name, optional in (("message", True), ("payload", False), ("content_type", False), ("body", False)):
+            _check_type(name, getattr(self, name), str, optional=optional)
+        _check_type("processed", self.processed, bool)
+        object.__setattr__(self, "headers", header_pairs(self.headers))
         if self.seconds < 0 or self.after_bytes < 0 or (self.retry_after is not None and self.retry_after < 0):
             raise ValueError("seconds, after_bytes and retry_after must not be negative")
         if not 0.0 <= self.fraction < 1.0:
             raise ValueError("fraction must be in [0, 1)")
         if not 100 <= self.status <= 599:
-            raise ValueError("status must be an HTTP status code")
-        if self.body not in ("html", "json"):
+            raise ValueError("status must be an HTTP status code (100-599)")
+        if self.kind == "http_error" and not 400 <= self.status <= 599:
+            raise ValueError("http_error needs a 4xx or 5xx status")
+        if self.body not in get_args(HttpErrorBody):
             raise ValueError("body must be 'html' or 'json'")
-        object.__setattr__(self, "headers", tuple((str(name), str(value)) for name, value in self.headers))
+        _check_header_value("content_type", self.content_type)
+        for name in ("message", "payload"):
+            text = getattr(self, name)
+            if text is not None and not _encodable(text):
+                raise ValueError(f"'{name}' must be text that UTF-8 can carry (no lone surrogates)")
         if self.kind == "reset" and self.after_bytes and not self.processed:
             object.__setattr__(self, "processed", True)  # part of the answer went out: it was processed
 
@@ -104,11 +123,10 @@ class Fault:
     def http_error(cls, status: int = 503, *, body: HttpErrorBody = "html", retry_after: int | None = None) -> Fault:
         """Answer with an HTTP error status (500/502/503/504...) instead of the application.
 
+        :param status: a 4xx or 5xx status.
         :param body: ``"html"`` for the page a reverse proxy sends, ``"json"`` for an error envelope
             whose code is the status.
         """
-        if not 400 <= status <= 599:
-            raise ValueError("http_error needs a 4xx or 5xx status")
         return cls("http_error", status=status, body=body, retry_after=retry_after)
 
     @classmethod
@@ -125,8 +143,9 @@ class Fault:
     def reset(cls, after_bytes: int = 0, *, processed: bool = False) -> Fault:
         """Drop the connection (TCP reset) without a complete answer.
 
-        :param after_bytes: send this many bytes of the answer (status line, headers, body) first;
-            more than zero implies ``processed``.
+        :param after_bytes: send this many bytes of the answer (status line, headers, body) first,
+            but never the whole answer: at least its last byte is withheld. More than zero implies
+            ``processed``.
         :param processed: let the request take effect first (the answer is lost, not the request).
         """
         return cls("reset", after_bytes=after_bytes, processed=processed)
@@ -159,16 +178,17 @@ class Fault:
         *,
         status: int = 200,
         content_type: str = wire.JSON_CONTENT_TYPE,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
     ) -> Fault:
         """Answer with exactly ``payload``: any answer the real service (or a proxy) might send.
 
         For what no other kind covers: an envelope whose ``nbData`` disagrees with its records, a
         record missing a field, ``success`` without a ``code``, a redirect to another host
         (``headers={"Location": ...}``), an odd ``Retry-After``.
+
+        :param headers: extra headers, as a mapping or as ``(name, value)`` pairs (to repeat a name).
         """
-        pairs = tuple((headers or {}).items())
-        return cls("raw", status=status, payload=payload, content_type=content_type, headers=pairs)
+        return cls("raw", status=status, payload=payload, content_type=content_type, headers=header_pairs(headers))
 
     # -- behaviour -----------------------------------------------------------------------------
 
@@ -197,24 +217,153 @@ class Fault:
         raise ValueError(f"a {self.kind} fault wraps the real answer instead of replacing it")
 
     def to_dict(self) -> dict[str, object]:
-        """The fault as JSON-ready data (what ``POST /_sandbox/faults`` accepts)."""
-        return asdict(self)
+        """The fault as JSON-ready data: its kind and the fields its constructor takes.
+
+        This is what ``POST /_sandbox/faults`` accepts, and ``Fault.from_dict(f.to_dict()) == f``.
+        """
+        data: dict[str, object] = {"kind": self.kind}
+        for name in _CONSTRUCTORS[self.kind].fields:
+            value = getattr(self, name)
+            data[name] = [list(pair) for pair in value] if name == "headers" else value
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Fault:
-        """A fault from ``{"kind": ..., <field>: ...}``; omitted fields take the kind's defaults."""
+        """A fault from ``{"kind": ..., <field>: ...}``, built by that kind's constructor.
+
+        Omitted fields take the constructor's defaults (``{"kind": "http_error"}`` is
+        ``Fault.http_error()``, a 503). A field the kind's constructor does not take is refused
+        unless it holds the value the constructor gives it anyway, so the full form of
+        :func:`dataclasses.asdict` reads back too. ``headers`` may be an object or a list of
+        ``[name, value]`` pairs.
+
+        :raises ValueError: for an unknown kind or field, a wrong type or an out-of-range value.
+        """
         kind = data.get("kind")
-        if kind not in FAULT_KINDS:
+        constructor = _CONSTRUCTORS.get(kind) if isinstance(kind, str) else None
+        if constructor is None:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
-        unknown = set(data) - set(cls.__dataclass_fields__)
+        unknown = set(data) - _FIELD_NAMES
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
-        fields = {key: value for key, value in data.items() if key != "kind"}
-        base = _DEFAULTS[kind][0]
+        arguments = {constructor.fields[name]: value for name, value in data.items() if name in constructor.fields}
         try:
-            return replace(base, **fields)  # type: ignore[arg-type]
+            fault = constructor.build(**arguments)
         except TypeError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(f"{kind} fault: {exc}") from None
+        for name, value in data.items():
+            if name == "kind" or name in constructor.fields:
+                continue
+            if not _same_value(getattr(fault, name), value):
+                settable = ", ".join(constructor.fields) or "no field"
+                raise ValueError(
+                    f"a {kind} fault does not take '{name}' (it is always {getattr(fault, name)!r}); "
+                    f"it takes {settable}"
+                )
+        return fault
+
+
+@dataclass(frozen=True)
+class _Constructor:
+    """How ``from_dict``/``to_dict`` reach a kind's constructor.
+
+    :param build: the constructor.
+    :param fields: the :class:`Fault` fields it sets, each with the constructor's keyword for it.
+    """
+
+    build: Callable[..., Fault]
+    fields: Mapping[str, str]
+
+
+def _keywords(*names: str) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+# One entry per kind: the only way ``from_dict`` builds a fault, so the HTTP control path and the
+# Python constructors cannot drift apart.
+_CONSTRUCTORS: dict[str, _Constructor] = {
+    "latency": _Constructor(Fault.latency, _keywords("seconds")),
+    "http_error": _Constructor(Fault.http_error, _keywords("status", "body", "retry_after")),
+    "rate_limited": _Constructor(Fault.rate_limited, _keywords("retry_after", "message")),
+    "envelope_error": _Constructor(
+        Fault.envelope_error, {"code": "code", "message": "message", "status": "http_status"}
+    ),
+    "reset": _Constructor(Fault.reset, _keywords("after_bytes", "processed")),
+    "truncated": _Constructor(Fault.truncated, _keywords("fraction")),
+    "trickle": _Constructor(Fault.trickle, {"seconds": "seconds_per_byte"}),
+    "malformed": _Constructor(Fault.malformed, {}),
+    "html_page": _Constructor(Fault.html_page, {}),
+    "raw": _Constructor(Fault.raw, _keywords("payload", "status", "content_type", "headers")),
+}
+_FIELD_NAMES = frozenset(field.name for field in fields(Fault))
+
+
+def header_pairs(headers: object) -> HeaderPairs:
+    """``headers`` (a mapping, or ``(name, value)`` pairs) as a tuple of checked string pairs.
+
+    :raises TypeError: when it is neither, or a name or value is not a string.
+    :raises ValueError: when a name is not an HTTP token or a value cannot go on the wire.
+    """
+    if headers is None:
+        return ()
+    if isinstance(headers, Mapping):
+        items: Iterable[object] = headers.items()
+    elif isinstance(headers, (list, tuple)):
+        items = headers
+    else:
+        raise TypeError(f"'headers' must be an object or a list of [name, value] pairs, not {headers!r}")
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise TypeError(f"'headers' must hold [name, value] pairs, not {item!r}")
+        name, value = item
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"header names and values must be strings, not {item!r}")
+        if not name or any(ch in _NOT_IN_TOKEN or not 0x20 < ord(ch) < 0x7F for ch in name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        _check_header_value(name, value)
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+_NOT_IN_TOKEN = frozenset('()<>@,;:\\"/[]?={} \t')
+
+
+def _check_header_value(name: str, value: str) -> None:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"the {name} header must not contain a line break")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"the {name} header must be Latin-1 text (HTTP headers are)") from None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_type(name: str, value: object, expected: type, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    # bool is an int subclass; a JSON true is not a status code, nor an int a flag.
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        wanted = {int: "an integer", str: "a string", bool: "true or false"}[expected]
+        raise TypeError(f"'{name}' must be {wanted}{' or null' if optional else ''}, not {value!r}")
+
+
+def _same_value(actual: object, given: object) -> bool:
+    if isinstance(actual, tuple):  # headers: compare in the normalized form
+        try:
+            return header_pairs(given) == actual
+        except (TypeError, ValueError):
+            return False
+    if isinstance(actual, float):  # a whole number reads back as a JSON integer
+        return type(given) in (int, float) and given == actual
+    return type(given) is type(actual) and given == actual
 
 
 # What a bare kind name means in ``FaultPlan.set_rate(kinds=[...])``.
@@ -233,14 +382,7 @@ _DEFAULTS: dict[FaultKind, tuple[Fault, ...]] = {
 
 #: The random faults used when ``set_rate`` gets no ``kinds``: the transient ones a robust client
 #: retries (connection errors, HTTP 429/5xx, envelope codes 429/500), plus some latency.
-TRANSIENT_KINDS: tuple[FaultKind, ...] = (
-    "latency",
-    "http_error",
-    "rate_limited",
-    "envelope_error",
-    "reset",
-    "truncated",
-)
+TRANSIENT_KINDS: tuple[FaultKind, ...] = get_args(TransientKind)
 
 
 class ScriptedFault(TypedDict):
@@ -358,8 +500,8 @@ class FaultPlan:
         with self._lock:
             return list(self._scripted)
 
-    def next_fault(self, command: str | None) -> Fault | None:
-        """The fault for one API request for ``command`` (``None``: unknown path), or ``None``."""
+    def next_fault(self, command: str) -> Fault | None:
+        """The fault for one API request for ``command`` (a routed command: unknown paths draw none)."""
         with self._lock:
             for index, (fault, only) in enumerate(self._scripted):
                 if only is None or only == command:

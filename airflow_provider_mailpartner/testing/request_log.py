@@ -42,11 +42,6 @@ class RequestRecord:
     monotonic: float
     duration: float
 
-    @property
-    def format(self) -> str:
-        """Short alias of :attr:`response_format`."""
-        return self.response_format
-
 
 class RequestLog:
     """A thread-safe, bounded list of :class:`RequestRecord` (oldest dropped first)."""

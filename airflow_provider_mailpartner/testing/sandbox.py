@@ -56,8 +56,10 @@ class MailPartnerSandbox:
     :param port: the port to bind; 0 picks a free one.
     :param rate_limit_per_minute: requests admitted per rolling minute before HTTP 429; ``None`` or
         0 turns the limit off. The real service allows 2000.
-    :param username: what ``GET /v1/me`` reports.
+    :param username: what ``GET /v1/me`` reports (default ``sandbox@mailpartner.test``). Only for
+        the sandbox's own backend: with ``backend``, give the name to the backend instead.
     :param backend: a backend to serve (default: a fresh one); it may be seeded before start.
+    :raises ValueError: for an empty ``api_key``, or both ``username`` and ``backend``.
     """
 
     def __init__(
@@ -66,14 +68,20 @@ class MailPartnerSandbox:
         api_key: str = DEFAULT_API_KEY,
         port: int = 0,
         rate_limit_per_minute: int | None = DEFAULT_RATE_LIMIT_PER_MINUTE,
-        username: str = DEFAULT_USERNAME,
+        username: str | None = None,
         backend: SandboxBackend | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
+        if backend is not None and username is not None:
+            raise ValueError(
+                "username would be ignored with a given backend: pass it to SandboxBackend(username=...) instead"
+            )
         self._api_key = api_key
         self._requested_port = port
-        self.backend = backend if backend is not None else SandboxBackend(username=username)
+        if backend is None:
+            backend = SandboxBackend(username=DEFAULT_USERNAME if username is None else username)
+        self.backend = backend
         self.faults = FaultPlan(known_commands=API_ROUTES)
         self.rate_limiter = RollingWindowLimiter(rate_limit_per_minute)
         self._context = SandboxContext(
@@ -155,7 +163,10 @@ class MailPartnerSandbox:
     # -- state -----------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Fresh account: empty list, no faults, empty request log and rate-limit window."""
+        """Fresh account: empty list, no faults, empty request log and rate-limit window.
+
+        :attr:`errors` is kept: a reset between two steps of a test must not hide a sandbox bug.
+        """
         self._context.reset()
 
     @property
@@ -168,7 +179,11 @@ class MailPartnerSandbox:
 
     @property
     def errors(self) -> list[BaseException]:
-        """Unexpected exceptions inside the sandbox (bugs); stays empty in a healthy run."""
+        """Unexpected exceptions inside the sandbox (bugs); stays empty in a healthy run.
+
+        :meth:`reset` does not clear it. Each one was also logged at ERROR and answered with HTTP
+        500 (or a dropped connection when the answer was already on its way).
+        """
         return list(self._context.errors)
 
     @property

@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +38,8 @@ _WRITE_COALESCE_BYTES = 256 * 1024
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a TCP RST
 
 logger = logging.getLogger(__name__)
+
+_NOT_FOUND = wire.json_response(404, {"success": False, "code": 404, "message": "Not found"})
 
 
 class _BadRequestBody(Exception):
@@ -89,8 +92,18 @@ class SandboxHTTPServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: object, client_address: object) -> None:
-        # Reached when a client drops mid-answer; the default prints a traceback to stderr.
-        logger.debug("connection error while serving a sandbox request", exc_info=True)
+        """Called with an exception that escaped a request handler (the default prints it to stderr).
+
+        A connection error means the client went away mid-answer: not the sandbox's fault. Anything
+        else is a sandbox bug: it goes to ``context.errors`` (which the fixtures assert empty) and
+        is logged at ERROR.
+        """
+        exc = sys.exc_info()[1]
+        if exc is None or isinstance(exc, OSError):
+            logger.debug("connection error while serving a sandbox request", exc_info=True)
+            return
+        self.context.errors.append(exc)
+        logger.error("sandbox bug while serving a request", exc_info=exc)
 
 
 class SandboxRequestHandler(BaseHTTPRequestHandler):
@@ -194,22 +207,18 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def _api(self, area: Area, name: str, target: SplitResult, body: bytes, started: float) -> None:
         context = self.server.context
         route = API_ROUTES.get(name) if area == "api" else None
-        command = name if route is not None else None
         params = self._api_params(target, body)
         response_format = wire.parse_format(params.get("_format"))
         fault: Fault | None = None
         response: WireResponse | None
-        retry_after = context.rate_limiter.acquire() if area == "api" else None
-        if retry_after is not None:
-            response = wire.error_response(
-                429, None, response_format, status=429, headers=(("Retry-After", str(retry_after)),)
-            )
+        # Only a request the API would run is rate limited or faulted: a 404 or a 405 is the router's
+        # answer, so a stray GET /favicon.ico cannot use up a scripted fault.
+        if route is None:
+            response = _NOT_FOUND
+        elif self.command not in route.methods:
+            response = _method_not_allowed(route.allow)
         else:
-            fault = context.faults.next_fault(command)
-            if fault is not None and fault.replaces_answer:
-                response = None if fault.kind == "reset" else fault.answer(response_format)
-            else:
-                response = self._answer(route, name, params, response_format)
+            response, fault = self._routed(route, name, params, response_format)
 
         def record(status: int | None, code: int | None) -> None:
             # Logged before the first byte goes out: a client that has its answer finds it logged.
@@ -217,7 +226,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                 RequestRecord(
                     method=self.command,
                     path=target.path,
-                    command=command,
+                    command=name if route is not None else None,
                     response_format=response_format,
                     http_status=status,
                     code=code,
@@ -229,28 +238,41 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
         self._send(response, fault, record)
 
-    def _answer(
+    def _routed(
         self,
-        route: Route[ApiRequest] | None,
+        route: Route[ApiRequest],
         name: str,
         params: Mapping[str, object],
         response_format: ResponseFormat,
-    ) -> WireResponse:
+    ) -> tuple[WireResponse | None, Fault | None]:
+        """The answer to a routed API request and the fault it carries (``None`` answer: reset).
+
+        Rate limit, fault and handler all run inside one ``try``: whatever goes wrong in the sandbox
+        itself lands in ``context.errors`` and answers HTTP 500, instead of dropping the connection.
+        """
         context = self.server.context
-        if route is None:
-            return wire.json_response(404, {"success": False, "code": 404, "message": "Not found"})
-        if self.command not in route.methods:
-            return _method_not_allowed(route.allow)
-        request = ApiRequest(self.command, name, params, response_format, context)
         try:
-            handlers.authenticate(request)
-            return route.handler(request)
-        except ApiError as exc:
-            return wire.error_response(exc.code, exc.message, response_format)
+            retry_after = context.rate_limiter.acquire()
+            if retry_after is not None:
+                headers = (("Retry-After", str(retry_after)),)
+                return wire.error_response(429, None, response_format, status=429, headers=headers), None
+            fault = context.faults.next_fault(name)
+            if fault is not None and fault.replaces_answer:
+                return (None if fault.kind == "reset" else fault.answer(response_format)), fault
+            request = ApiRequest(params, response_format, context)
+            try:
+                handlers.authenticate(request)
+                response = route.handler(request)
+            except ApiError as exc:
+                response = wire.error_response(exc.code, exc.message, response_format)
+            return response, fault
         except Exception as exc:
-            context.errors.append(exc)
-            logger.error("sandbox bug while answering %s /v1/%s", self.command, name, exc_info=True)
-            return wire.error_response(SERVER_ERROR, None, response_format, status=500)
+            self._sandbox_bug(exc, f"/v1/{name}")
+            return wire.error_response(SERVER_ERROR, None, response_format, status=500), None
+
+    def _sandbox_bug(self, exc: Exception, path: str) -> None:
+        self.server.context.errors.append(exc)
+        logger.error("sandbox bug while answering %s %s", self.command, path, exc_info=exc)
 
     # -- control --------------------------------------------------------------------------------
 
@@ -258,7 +280,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         context = self.server.context
         route = CONTROL_ROUTES.get(name)
         if route is None:
-            return wire.json_response(404, {"success": False, "code": 404, "message": "Not found"})
+            return _NOT_FOUND
         if self.command not in route.methods:
             return _method_not_allowed(route.allow)
         try:
@@ -268,12 +290,11 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if not isinstance(payload, dict):
             return wire.json_response(400, {"error": "the body must be a JSON object"})
         try:
-            return route.handler(ControlRequest(self.command, name, payload, context))
-        except (ValueError, TypeError) as exc:
+            return route.handler(ControlRequest(payload, context))
+        except ValueError as exc:  # the control handlers' way of refusing a body
             return wire.json_response(400, {"error": str(exc)})
         except Exception as exc:
-            context.errors.append(exc)
-            logger.error("sandbox bug while answering %s /_sandbox/%s", self.command, name, exc_info=True)
+            self._sandbox_bug(exc, f"/_sandbox/{name}")
             return wire.json_response(500, {"error": "sandbox internal error"})
 
     # -- response -------------------------------------------------------------------------------
@@ -309,7 +330,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._reset_connection()  # the sandbox is stopping: do not hold stop() up
             return
         if fault is not None and kind == "reset":
-            self._write((head + response.body_prefix(fault.after_bytes))[: fault.after_bytes])
+            # However large after_bytes is, the last byte is withheld: a reset never completes the answer.
+            sent = min(fault.after_bytes, len(head) + response.length - 1)
+            self._write((head + response.body_prefix(sent - len(head)))[:sent])
             self._reset_connection()
         elif fault is not None and kind == "truncated":
             self.close_connection = True

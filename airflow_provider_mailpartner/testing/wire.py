@@ -98,6 +98,12 @@ def render_envelope(envelope: Mapping[str, WireValue], response_format: Response
     return json.dumps(envelope, separators=(",", ":")).encode("ascii")
 
 
+def _envelope_code(envelope: Mapping[str, object]) -> int | None:
+    """The ``code`` the request log records: an integer (not a boolean), else ``None``."""
+    code = envelope.get("code")
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
 def _single(
     status: int,
     content_type: str,
@@ -116,10 +122,8 @@ def envelope_response(
     headers: tuple[tuple[str, str], ...] = (),
 ) -> WireResponse:
     """An envelope answer; its ``code`` goes to the request log."""
-    code = envelope.get("code")
     body = render_envelope(envelope, response_format)
-    logged = code if isinstance(code, int) and not isinstance(code, bool) else None
-    return _single(status, content_type(response_format), body, logged, headers)
+    return _single(status, content_type(response_format), body, _envelope_code(envelope), headers)
 
 
 def ok_response(response_format: ResponseFormat, **fields: WireValue) -> WireResponse:
@@ -146,9 +150,7 @@ def json_response(
 ) -> WireResponse:
     """Plain JSON, for the control endpoints and for 404/405 (which ignore ``_format``)."""
     body = json.dumps(payload, separators=(",", ":")).encode("ascii")
-    code = payload.get("code")
-    logged = code if isinstance(code, int) and not isinstance(code, bool) else None
-    return _single(status, JSON_CONTENT_TYPE, body, logged, headers)
+    return _single(status, JSON_CONTENT_TYPE, body, _envelope_code(payload), headers)
 
 
 def html_response(status: int, html: str, *, headers: tuple[tuple[str, str], ...] = ()) -> WireResponse:

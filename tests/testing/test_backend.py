@@ -11,6 +11,10 @@ import pytest
 
 from airflow_provider_mailpartner.testing import ApiError, SandboxBackend
 from airflow_provider_mailpartner.testing.addresses import is_valid_address
+from airflow_provider_mailpartner.testing.fake_data import generate_entries
+from airflow_provider_mailpartner.testing.wire import ListBodyCache
+
+from .client import xml_entries
 
 # -- generate --------------------------------------------------------------------------------------
 
@@ -44,16 +48,54 @@ def test_generate_makes_unique_valid_addresses_with_rising_dates_in_past_years()
 
 
 def test_generate_never_repeats_an_address_already_listed() -> None:
-    reference = SandboxBackend()
-    reference.generate(300, seed=9)
+    reference, _ = generate_entries(300, 9, set())
+    taken = set(reference[:100])
+
+    again, _ = generate_entries(300, 9, taken)
+
+    assert len(set(again)) == 300
+    assert not set(again) & set(reference[:100])  # the same draws, made unique with a number
+    assert again[100:] == reference[100:]
+    assert taken == set(reference[:100]) | set(again)
+
+
+def test_generate_twice_continues_with_new_names_and_later_dates() -> None:
     backend = SandboxBackend()
-    backend.seed([{"email": entry["email"].upper()} for entry in reference.entries()[:100]])
+    backend.generate(200)
+    first = backend.entries()
 
-    backend.generate(300, seed=9)
+    backend.generate(200)
+    second = backend.entries()[200:]
 
-    keys = [entry["email"].lower() for entry in backend.entries()]
-    assert len(keys) == 400
-    assert len(set(keys)) == 400
+    def replayed(email: str) -> str:  # what the second batch was when it replayed the first
+        local, _, domain = email.partition("@")
+        return f"{local}2@{domain}"
+
+    assert sum(entry["email"] == replayed(earlier["email"]) for entry, earlier in zip(second, first, strict=True)) == 0
+    assert len({entry["email"] for entry in first + second}) == 400
+    assert min(entry["createdAt"] for entry in second) >= first[-1]["createdAt"]
+    dates = [entry["createdAt"] for entry in backend.entries()]
+    assert dates == sorted(dates)
+
+
+def test_generate_after_seeded_entries_continues_after_the_last_date() -> None:
+    backend = SandboxBackend()
+    backend.seed([{"email": "a@example.fr", "created_at": "2019-06-01 12:00:00"}])
+
+    backend.generate(50)
+
+    dates = [entry["createdAt"] for entry in backend.entries()]
+    assert dates == sorted(dates)
+    assert dates[1] >= "2019-06-01 12:00:00"
+
+
+def test_generate_is_deterministic_across_successive_calls() -> None:
+    first, again = SandboxBackend(), SandboxBackend()
+    for backend in (first, again):
+        backend.generate(30, seed=4)
+        backend.generate(30, seed=4)
+
+    assert first.entries() == again.entries()
 
 
 def test_generate_continues_ids_after_existing_entries() -> None:
@@ -137,6 +179,15 @@ def test_seed_with_explicit_ids_lists_in_id_order_and_continues_after_the_highes
         ([{"email": "new@example.fr", "id": True}], "positive integer"),
         ([{"email": 42}], "non-blank string"),
         ([{"email": "new@example.fr", "created_at": 20240101}], "string or a datetime"),
+        ([{"email": "new@example.fr"}, {"email": "bell\u0007@example.fr"}], r"U\+0007"),
+        ([{"email": "a\x00@example.fr"}], r"U\+0000"),
+        ([{"email": "a@example.fr\x0c"}], r"U\+000C"),
+        ([{"email": "a\tb@example.fr"}], r"U\+0009"),
+        ([{"email": "a@exa\nmple.fr"}], r"U\+000A"),
+        ([{"email": "a\x85@example.fr"}], r"U\+0085"),
+        ([{"email": "a\ud800@example.fr"}], r"U\+D800"),
+        ([{"email": "a\uffff@example.fr"}], r"U\+FFFF"),
+        ([{"email": ""}], "non-blank"),
     ],
 )
 def test_seed_is_all_or_nothing(entries: list[dict[str, object]], message: str) -> None:
@@ -150,6 +201,25 @@ def test_seed_is_all_or_nothing(entries: list[dict[str, object]], message: str) 
     assert [e["email"] for e in backend.entries()] == ["listed@example.fr"]
     assert backend.version == version
     assert backend.next_id == 2
+
+
+def test_seed_keeps_white_space_around_the_address_and_the_xml_list_stays_well_formed() -> None:
+    backend = SandboxBackend()
+    backend.seed([{"email": " \ta@example.fr\r\n"}, {"email": "b@example.fr\t"}])
+    response = ListBodyCache().response(backend, "xml")
+
+    records = xml_entries(b"".join(response.chunks))[3]["entry"]
+
+    assert [record["entry"][1].strip() for record in records] == ["a@example.fr", "b@example.fr"]
+
+
+@pytest.mark.parametrize("username", ["me\x00@example.com", "me\ud800@example.com"])
+def test_a_username_the_xml_answer_cannot_carry_is_refused(username: str) -> None:
+    with pytest.raises(ValueError, match="username"):
+        SandboxBackend(username=username)
+    backend = SandboxBackend()
+    with pytest.raises(ValueError, match="username"):
+        backend.username = username
 
 
 def test_seed_reuses_the_id_of_a_deleted_entry() -> None:

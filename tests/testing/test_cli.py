@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_mailpartner.testing import SandboxBackend
 from airflow_provider_mailpartner.testing.cli import main
 
 from .client import xml_entries
@@ -105,6 +106,29 @@ def test_cli_injects_random_faults_of_the_chosen_kinds() -> None:
     assert response.headers["Content-Type"].startswith("text/html")
 
 
+def test_cli_generates_the_seed_entries_from_the_generate_seed() -> None:
+    expected = SandboxBackend()
+    expected.generate(5, seed=7)
+
+    with _running_cli("--seed", "5", "--generate-seed", "7") as (process, connection, _):
+        body = requests.get(
+            f"{connection['host']}/v1/unsubscribe/list", params={"apiKey": connection["password"]}, timeout=10
+        ).json()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+
+    assert body["data"] == expected.entries()
+
+
+def test_cli_help_says_seed_is_a_count_and_names_the_generation_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--seed N number of unsubscribe entries to generate" in text
+    assert "--generate-seed S the random seed used to generate the --seed entries" in text
+
+
 def test_cli_does_not_import_airflow() -> None:
     code = "import sys, airflow_provider_mailpartner.testing.cli; print('airflow' in sys.modules)"
 
@@ -119,6 +143,8 @@ def test_cli_does_not_import_airflow() -> None:
         ["--format", "yaml"],
         ["--fault-rate", "1.5"],
         ["--fault-kinds", "meteor"],
+        ["--fault-kinds", "html_page"],
+        ["--fault-kinds", "html_page", "--fault-rate", "0"],
         ["--seed", "-3"],
         ["--port", "eighty"],
     ],

@@ -66,6 +66,7 @@ def test_seed_generates_the_same_entries_for_the_same_seed(sandbox: MailPartnerS
         ({"entries": [{"email": "a@example.fr", "created_at": "yesterday"}]}, "ISO 8601"),
         ({"generate": "ten"}, "must be an integer"),
         ({"generate": -1}, ">= 0"),
+        ({"entries": [{"email": "bell\u0007@example.fr"}]}, "U+0007"),
     ],
 )
 def test_seed_refuses_a_bad_body_with_400_and_adds_nothing(
@@ -102,19 +103,49 @@ def test_faults_endpoint_scripts_faults_for_a_command(sandbox: MailPartnerSandbo
     assert api.get("me").headers["Retry-After"] == "2"
 
 
-def test_faults_endpoint_sets_a_reproducible_random_rate_and_clears_it(
+def _faults_for_seed(sandbox: MailPartnerSandbox, api: ApiClient, seed: int) -> list[str | None]:
+    api.control("POST", "reset")
+    rate = {"rate": 0.5, "seed": seed, "kinds": ["html_page", {"kind": "http_error", "status": 500}]}
+    assert api.control("POST", "faults", rate).status_code == 200
+    for _ in range(30):
+        api.get("me")
+    return [r.fault for r in sandbox.requests]
+
+
+def test_faults_endpoint_sets_a_random_rate_that_replays_for_its_seed_and_clears_it(
     sandbox: MailPartnerSandbox, api: ApiClient
 ) -> None:
-    api.control(
-        "POST", "faults", {"rate": 1.0, "seed": 5, "kinds": ["html_page", {"kind": "http_error", "status": 500}]}
-    )
-    faulted = [api.get("me").status_code for _ in range(10)]
+    first = _faults_for_seed(sandbox, api, seed=5)
+    replay = _faults_for_seed(sandbox, api, seed=5)
+    other = _faults_for_seed(sandbox, api, seed=6)
     api.control("POST", "faults", {"clear": True})
 
-    assert all(code in (200, 500) for code in faulted)
-    assert {r.fault for r in sandbox.requests} == {"html_page", "http_error"}
+    assert replay == first
+    assert other != first
+    assert set(first) == {None, "html_page", "http_error"}
     assert api.get("me").headers["Content-Type"].startswith("application/json")
     assert api.control("GET", "state").json()["faults"]["rate"] == 0.0
+
+
+def test_faults_endpoint_builds_each_fault_with_its_constructor_defaults(
+    sandbox: MailPartnerSandbox, api: ApiClient
+) -> None:
+    script = [{"kind": "http_error"}, {"kind": "rate_limited"}]
+
+    assert api.control("POST", "faults", {"script": script}).status_code == 200
+
+    assert api.get("me").status_code == 503  # Fault.http_error()'s default, not 500
+    limited = api.get("me")
+    assert (limited.status_code, limited.json()["code"]) == (429, 429)
+
+
+def test_faults_endpoint_accepts_raw_headers_as_an_object(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    raw = {"kind": "raw", "payload": "", "status": 302, "headers": {"Location": "https://elsewhere.example/"}}
+
+    assert api.control("POST", "faults", {"script": [raw]}).status_code == 200
+
+    redirect = api.session.get(api.url("me"), allow_redirects=False, timeout=10)
+    assert (redirect.status_code, redirect.headers["Location"]) == (302, "https://elsewhere.example/")
 
 
 @pytest.mark.parametrize(
@@ -125,10 +156,24 @@ def test_faults_endpoint_sets_a_reproducible_random_rate_and_clears_it(
         {"rate": 2},
         {"rate": "often"},
         {"rate": 0.5, "kinds": ["nope"]},
+        {"script": [{"kind": "raw", "payload": 123}]},
+        {"script": [{"kind": "http_error", "status": 200}]},
+        {"script": [{"kind": "rate_limited", "status": 500}]},
+        {"script": [{"kind": "envelope_error", "code": "boom"}]},
+        {"script": [{"kind": "reset", "processed": "no"}]},
+        {"rate": 0.5, "kinds": [{"kind": "raw", "payload": 123}]},
     ],
 )
-def test_faults_endpoint_refuses_a_bad_body_with_400(api: ApiClient, body: dict[str, object]) -> None:
-    assert api.control("POST", "faults", body).status_code == 400
+def test_faults_endpoint_refuses_a_bad_body_with_400_and_queues_nothing(
+    sandbox: MailPartnerSandbox, api: ApiClient, body: dict[str, object]
+) -> None:
+    response = api.control("POST", "faults", body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert sandbox.faults.pending() == []
+    assert sandbox.faults.rate == 0.0
+    assert api.get("me").status_code == 200
 
 
 def test_state_reports_entries_credits_requests_limit_and_faults(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
@@ -144,16 +189,22 @@ def test_state_reports_entries_credits_requests_limit_and_faults(sandbox: MailPa
     assert state["credits"] == {"creditMail": 269082, "currency": "EUR", "balance": "10225.119"}
     assert state["username"] == "sandbox@mailpartner.test"
     assert state["requests"] == 2
+    assert state["errors"] == 0
     assert state["rate_limit_per_minute"] == 2000
     assert state["faults"]["scripted"][0]["fault"]["kind"] == "reset"
 
 
-@pytest.mark.parametrize(("method", "name"), [("GET", "reset"), ("GET", "seed"), ("GET", "faults"), ("POST", "state")])
-def test_wrong_method_on_a_control_path_answers_405(api: ApiClient, method: str, name: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "name", "allow"),
+    [("GET", "reset", "POST"), ("GET", "seed", "POST"), ("GET", "faults", "POST"), ("POST", "state", "GET")],
+)
+def test_wrong_method_on_a_control_path_answers_405_with_the_exact_allow(
+    api: ApiClient, method: str, name: str, allow: str
+) -> None:
     response = api.control(method, name)
 
     assert response.status_code == 405
-    assert response.headers["Allow"] in ("GET", "POST")
+    assert response.headers["Allow"] == allow
 
 
 def test_an_unknown_control_path_answers_404(api: ApiClient) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -13,6 +15,8 @@ import requests
 import xmltodict
 
 from airflow_provider_mailpartner.testing import Fault, FaultPlan, MailPartnerSandbox
+from airflow_provider_mailpartner.testing.faults import FAULT_KINDS
+from airflow_provider_mailpartner.testing.wire import ResponseFormat, WireResponse
 
 from .client import API_KEY, ApiClient, xml_entries
 
@@ -166,6 +170,23 @@ def test_reset_after_some_bytes_sends_part_of_the_status_line_then_resets(sandbo
     assert (received, ending) == (b"HTTP/1.1 200", "reset")
 
 
+@pytest.mark.parametrize("after_bytes", [10_000, 1_000_000])
+def test_reset_after_more_bytes_than_the_answer_still_withholds_its_last_byte(
+    sandbox: MailPartnerSandbox, after_bytes: int
+) -> None:
+    sandbox.faults.script(Fault.reset(after_bytes=after_bytes))
+
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as connection:
+        connection.sendall(f"GET /v1/me?apiKey={API_KEY} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        received, ending = _read_until_closed(connection)
+    head, _, body = received.partition(b"\r\n\r\n")
+    declared = int(next(line for line in head.split(b"\r\n") if line.startswith(b"Content-Length:")).split()[1])
+
+    assert ending == "reset"
+    assert len(body) == declared - 1
+    assert sandbox.requests[-1].http_status is None
+
+
 def test_reset_sends_a_tcp_reset_not_a_clean_close(sandbox: MailPartnerSandbox) -> None:
     sandbox.faults.script(Fault.reset())
 
@@ -315,6 +336,22 @@ def test_scripted_faults_with_and_without_a_command_interleave_by_order(
     assert api.get("unsubscribe/list").status_code == 200
 
 
+def test_unknown_paths_and_wrong_methods_use_up_no_scripted_fault(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
+    sandbox.faults.script(Fault.http_error(503))
+    sandbox.faults.set_rate(1.0, kinds=["html_page"], command="me")
+
+    strays = [
+        api.session.get(f"{sandbox.url}/favicon.ico", timeout=10).status_code,
+        api.get("unsubscribe/nothing").status_code,
+        api.post("me").status_code,
+    ]
+
+    assert strays == [404, 404, 405]
+    assert [r.fault for r in sandbox.requests] == [None, None, None]
+    assert len(sandbox.faults.pending()) == 1
+    assert api.get("me").status_code == 503
+
+
 def test_script_rejects_an_unknown_command(sandbox: MailPartnerSandbox) -> None:
     with pytest.raises(ValueError, match="unknown command"):
         sandbox.faults.script(Fault.reset(), command="unsubscribe/lsit")
@@ -389,21 +426,58 @@ def test_default_random_kinds_are_the_transient_ones() -> None:
 # -- the value type --------------------------------------------------------------------------------
 
 
+# One fault of each kind, every parameter away from its default where the kind has one.
+EXAMPLES: dict[str, Fault] = {
+    "latency": Fault.latency(0.25),
+    "http_error": Fault.http_error(502, body="json", retry_after=3),
+    "rate_limited": Fault.rate_limited(retry_after=2, message="Slow down"),
+    "envelope_error": Fault.envelope_error(10, "Mauvaise clé", http_status=401),
+    "reset": Fault.reset(after_bytes=30),
+    "truncated": Fault.truncated(0.1),
+    "trickle": Fault.trickle(0.01),
+    "malformed": Fault.malformed(),
+    "html_page": Fault.html_page(),
+    "raw": Fault.raw("{}", status=302, content_type="text/plain", headers=[("Location", "/a"), ("X-A", "1")]),
+}
+
+
+def test_the_examples_cover_every_fault_kind() -> None:
+    assert sorted(EXAMPLES) == sorted(FAULT_KINDS)
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_every_fault_round_trips_through_its_dict_form(kind: str) -> None:
+    fault = EXAMPLES[kind]
+
+    assert Fault.from_dict(fault.to_dict()) == fault
+    assert Fault.from_dict(json.loads(json.dumps(fault.to_dict()))) == fault
+    assert Fault.from_dict(json.loads(json.dumps(dataclasses.asdict(fault)))) == fault  # the full form too
+
+
 @pytest.mark.parametrize(
-    "fault",
+    ("data", "built"),
     [
-        Fault.latency(0.25),
-        Fault.http_error(502, body="json", retry_after=3),
-        Fault.rate_limited(retry_after=2),
-        Fault.envelope_error(10, "Mauvaise clé", http_status=401),
-        Fault.reset(after_bytes=30),
-        Fault.truncated(0.1),
-        Fault.malformed(),
-        Fault.html_page(),
+        ({"kind": "latency", "seconds": 1}, Fault.latency(1)),
+        ({"kind": "http_error"}, Fault.http_error()),
+        ({"kind": "rate_limited"}, Fault.rate_limited()),
+        ({"kind": "envelope_error", "code": 429}, Fault.envelope_error(429)),
+        ({"kind": "reset"}, Fault.reset()),
+        ({"kind": "truncated"}, Fault.truncated()),
+        ({"kind": "trickle"}, Fault.trickle()),
+        ({"kind": "malformed"}, Fault.malformed()),
+        ({"kind": "html_page"}, Fault.html_page()),
+        ({"kind": "raw", "payload": ""}, Fault.raw("")),
     ],
 )
-def test_fault_round_trips_through_its_dict_form(fault: Fault) -> None:
-    assert Fault.from_dict(json.loads(json.dumps(fault.to_dict()))) == fault
+def test_omitted_fields_take_the_constructors_defaults(data: dict[str, object], built: Fault) -> None:
+    assert Fault.from_dict(data) == built
+
+
+def test_from_dict_reads_headers_as_an_object_or_as_pairs() -> None:
+    expected = Fault.raw("", headers={"Location": "https://x.example/"})
+
+    assert Fault.from_dict({"kind": "raw", "payload": "", "headers": {"Location": "https://x.example/"}}) == expected
+    assert Fault.from_dict({"kind": "raw", "payload": "", "headers": [["Location", "https://x.example/"]]}) == expected
 
 
 def test_reset_after_bytes_implies_the_request_was_processed() -> None:
@@ -421,12 +495,71 @@ def test_reset_after_bytes_implies_the_request_was_processed() -> None:
         (lambda: Fault.truncated(1.0), "fraction"),
         (lambda: Fault.from_dict({"kind": "explode"}), "unknown fault kind"),
         (lambda: Fault.from_dict({"kind": "latency", "seconds": 1, "colour": "red"}), "unknown fault fields"),
-        (lambda: Fault.from_dict({"kind": "latency", "seconds": "slow"}), "not supported"),
+        (lambda: Fault.from_dict({"kind": "latency", "seconds": "slow"}), "'seconds' must be a finite number"),
     ],
 )
 def test_invalid_faults_are_refused(build: Callable[[], Fault], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         build()
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"kind": "raw", "payload": 123}, "'payload' must be a string"),
+        ({"kind": "raw", "payload": "\ud800"}, "lone surrogates"),
+        ({"kind": "http_error", "status": 200}, "4xx or 5xx"),
+        ({"kind": "http_error", "status": "503"}, "'status' must be an integer"),
+        ({"kind": "http_error", "status": True}, "'status' must be an integer"),
+        ({"kind": "http_error", "body": "xml"}, "'html' or 'json'"),
+        ({"kind": "rate_limited", "status": 500}, "does not take 'status'"),
+        ({"kind": "envelope_error", "code": "boom"}, "'code' must be an integer"),
+        ({"kind": "envelope_error"}, "code"),
+        ({"kind": "envelope_error", "code": 500, "retry_after": 5}, "does not take 'retry_after'"),
+        ({"kind": "reset", "processed": "no"}, "true or false"),
+        ({"kind": "reset", "after_bytes": 1.5}, "'after_bytes' must be an integer"),
+        ({"kind": "latency", "seconds": float("nan")}, "finite number"),
+        ({"kind": "latency", "seconds": float("inf")}, "finite number"),
+        ({"kind": "latency", "seconds": None}, "finite number"),
+        ({"kind": "truncated", "fraction": "half"}, "finite number"),
+        ({"kind": "malformed", "payload": "x"}, "does not take 'payload'"),
+        ({"kind": "raw", "payload": "", "headers": "Location: /"}, "'headers' must be"),
+        ({"kind": "raw", "payload": "", "headers": [["Location"]]}, "pairs"),
+        ({"kind": "raw", "payload": "", "headers": {"Location": 5}}, "must be strings"),
+        ({"kind": "raw", "payload": "", "headers": {"X-A": "1\r\nSet-Cookie: a=b"}}, "line break"),
+        ({"kind": "raw", "payload": "", "headers": {"X-A": "€"}}, "Latin-1"),
+        ({"kind": "raw", "payload": "", "headers": {"Bad Name": "1"}}, "not a valid header name"),
+        ({"kind": "raw", "payload": "", "content_type": "text/plain\r\nX: y"}, "line break"),
+        ({"kind": ["reset"]}, "unknown fault kind"),
+    ],
+)
+def test_from_dict_checks_every_field_through_the_kinds_constructor(data: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Fault.from_dict(data)
+
+
+class _FaultThatCannotRender(Fault):
+    """Stands in for a sandbox bug: a replacing fault whose rendering raises."""
+
+    def answer(self, response_format: ResponseFormat) -> WireResponse:
+        raise RuntimeError("cannot render this fault")
+
+
+def test_a_fault_that_fails_to_render_answers_500_lands_in_errors_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with MailPartnerSandbox(api_key=API_KEY) as sandbox, requests.Session() as session:
+        sandbox.faults.script(_FaultThatCannotRender.html_page())
+
+        response = session.get(f"{sandbox.url}/v1/me", params={"apiKey": API_KEY}, timeout=10)
+        after = session.get(f"{sandbox.url}/v1/me", params={"apiKey": API_KEY}, timeout=10)
+
+    assert response.status_code == 500
+    assert response.json() == {"success": False, "code": 500, "message": "Internal server error"}
+    assert after.status_code == 200
+    assert [type(error) for error in sandbox.errors] == [RuntimeError]
+    assert [r.levelno for r in caplog.records if "sandbox bug" in r.getMessage()] == [logging.ERROR]
+    assert sandbox.requests[0].http_status == 500
 
 
 def test_set_rate_refuses_a_rate_outside_zero_to_one_and_unknown_kinds() -> None:

@@ -203,7 +203,18 @@ def test_add_without_an_address_answers_code_2(api: ApiClient, fields: dict[str,
 
 @pytest.mark.parametrize(
     "email",
-    ["plainaddress", "a@b", "a@@example.fr", "a b@example.fr", "@example.fr", "a@example..fr", "a@.fr", "a@example.f"],
+    [
+        "plainaddress",
+        "a@b",
+        "a@@example.fr",
+        "a b@example.fr",
+        "@example.fr",
+        "a@example..fr",
+        "a@.fr",
+        "a@example.f",
+        "a\ud800@example.fr",  # a lone surrogate: UTF-8 (so the XML list) cannot carry it
+        "a\x85@example.fr",
+    ],
 )
 def test_add_of_an_invalid_address_answers_code_9(api: ApiClient, email: str) -> None:
     response = api.post("unsubscribe/add", email=email)

@@ -113,6 +113,23 @@ def test_a_rate_limited_request_consumes_no_scripted_fault(sandbox: MailPartnerS
     assert len(sandbox.faults.pending()) == 1
 
 
+def test_unknown_paths_and_wrong_methods_are_not_counted_nor_limited(
+    sandbox: MailPartnerSandbox, api: ApiClient
+) -> None:
+    sandbox.rate_limit_per_minute = 1
+    strays = [
+        api.session.get(f"{sandbox.url}/favicon.ico", timeout=10).status_code,
+        api.get("nothing").status_code,
+        api.post("unsubscribe/list").status_code,
+    ]
+
+    first, second = api.get("me").status_code, api.get("me").status_code
+
+    assert strays == [404, 404, 405]
+    assert (first, second) == (200, 429)
+    assert api.get("nothing").status_code == 404  # past the limit, still the router's answer
+
+
 def test_control_endpoints_are_not_rate_limited(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
     sandbox.rate_limit_per_minute = 1
     api.get("me")

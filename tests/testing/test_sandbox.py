@@ -117,6 +117,18 @@ def test_a_given_backend_is_served() -> None:
     assert answer["user"]["username"] == "shared@example.com"
 
 
+def test_a_username_next_to_a_given_backend_is_refused_not_ignored() -> None:
+    with pytest.raises(ValueError, match="username"):
+        MailPartnerSandbox(backend=SandboxBackend(), username="ignored@example.com")
+
+
+def test_a_username_without_a_backend_is_what_me_reports() -> None:
+    sandbox = MailPartnerSandbox(username="someone@example.com")
+
+    assert sandbox.backend.username == "someone@example.com"
+    assert MailPartnerSandbox().backend.username == "sandbox@mailpartner.test"
+
+
 def test_an_empty_api_key_is_refused() -> None:
     with pytest.raises(ValueError, match="api_key"):
         MailPartnerSandbox(api_key="")

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from airflow_provider_mailpartner.testing import MailPartnerSandbox
+from airflow_provider_mailpartner.testing.server import SandboxRequestHandler
 
 from .client import API_KEY, ApiClient
 
@@ -148,7 +149,6 @@ def test_the_request_log_records_the_exchange_without_key_or_query(sandbox: Mail
 
     records = sandbox.requests
 
-    assert [r.format for r in records] == [r.response_format for r in records]
     assert [(r.method, r.path, r.command, r.response_format, r.http_status, r.code) for r in records] == [
         ("GET", "/v1/unsubscribe/list", "unsubscribe/list", "xml", 200, 200),
         ("POST", "/v1/unsubscribe/add", "unsubscribe/add", "json", 200, 200),
@@ -161,6 +161,28 @@ def test_the_request_log_records_the_exchange_without_key_or_query(sandbox: Mail
     assert API_KEY not in repr(records)
     assert "apiKey" not in repr(records)
     assert "a@example.fr" not in repr(records)
+
+
+def test_a_bug_escaping_the_handler_lands_in_errors_is_logged_and_survives_reset(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_head(self: SandboxRequestHandler, response: object) -> bytes:
+        raise RuntimeError("the sandbox cannot write a head")
+
+    with MailPartnerSandbox(api_key=API_KEY) as sandbox, requests.Session() as session:
+        monkeypatch.setattr(SandboxRequestHandler, "_head", broken_head)
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"{sandbox.url}/v1/me", params={"apiKey": API_KEY}, timeout=10)
+        monkeypatch.undo()
+
+        sandbox.reset()
+        reset = session.post(f"{sandbox.url}/_sandbox/reset", timeout=10)
+        state = session.get(f"{sandbox.url}/_sandbox/state", timeout=10).json()
+
+    assert reset.status_code == 200
+    assert [type(error) for error in sandbox.errors] == [RuntimeError]
+    assert state["errors"] == 1
+    assert [r.levelno for r in caplog.records if "sandbox bug" in r.getMessage()] == [logging.ERROR]
 
 
 def test_clear_requests_empties_the_log(sandbox: MailPartnerSandbox, api: ApiClient) -> None:
