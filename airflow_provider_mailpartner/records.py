@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 _Item = TypeVar("_Item")
+_OFFSET_CACHE_HOURS = 4096
 _API_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
@@ -157,6 +158,8 @@ class OffsetCache:
         try:
             suffix = self._suffixes[hour]
         except KeyError:
+            if len(self._suffixes) >= _OFFSET_CACHE_HOURS:  # lists come in date order: recent hours suffice
+                self._suffixes.clear()
             suffix = self._suffixes[hour] = self._hour_suffix(naive)
         if suffix is None:
             return naive.replace(tzinfo=self.zone).isoformat()
