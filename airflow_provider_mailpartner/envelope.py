@@ -13,10 +13,11 @@ from typing import Literal
 
 from airflow_provider_mailpartner.records import strict_int
 
-EventKind = Literal["field", "data", "item"]
+EventKind = Literal["field", "data", "item", "items"]
 Event = tuple[EventKind, str, object]
 """``("field", name, value)`` for a whole top-level field, ``("data", name, None)`` where a
-streamed array starts, then ``("item", name, element)`` for each of its elements."""
+streamed array starts, then ``("item", name, element)`` for each of its elements, or
+``("items", name, [element, ...])`` for several at once."""
 
 FieldSpec = str | tuple[str, "Sequence[FieldSpec]"]
 """A field name, or a name with the names of its positional children (XML nesting)."""

@@ -181,8 +181,7 @@ def _array_items(reader: _Reader, key: str) -> Iterator[Event]:
     while True:
         batch = reader.element_batch()
         if batch:
-            for element in batch:
-                yield ("item", key, element)  # item_event() inlined: this runs once per list entry
+            yield ("items", key, batch)
         else:
             yield ("item", key, reader.value())
         if reader.pos < len(reader.buffer) and reader.buffer[reader.pos] == ",":

@@ -176,15 +176,17 @@ class MailPartnerClient:
         """
         count = 0
         seen: set[str] = set()
+        started = time.monotonic()
         try:
             for kind, name, value in _events(answer, command, response_format):
-                if kind == "item":
-                    count += 1
-                    try:
-                        entry = convert(value)
-                    except RecordError as exc:
-                        raise self._response_error(answer, f"entry {count}: {exc}") from None
-                    yield entry
+                if kind == "item" or kind == "items":
+                    for element in value if kind == "items" else (value,):  # type: ignore[attr-defined]
+                        count += 1
+                        try:
+                            entry = convert(element)
+                        except RecordError as exc:
+                            raise self._response_error(answer, f"entry {count}: {exc}") from None
+                        yield entry
                 elif kind == "field" and name == command.stream_field:
                     raise self._response_error(answer, f"{name!r} is not a list: {self._shown(value)}")
                 elif name in seen:
@@ -199,6 +201,13 @@ class MailPartnerClient:
             raise self._response_error(
                 answer, f"nbData says {header['nbData']} entries but the answer holds {count}: truncated or corrupt"
             )
+        log.info(
+            "Read %d entries from MailPartner's %s answer (connection %r) in %.2f s",
+            count,
+            command.path,
+            self._conn_id,
+            time.monotonic() - started,
+        )
 
     def _with_retries(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from functools import cached_property, partial
 from typing import TypeVar, cast
@@ -156,18 +155,8 @@ class MailPartnerHook(BaseHook):
         return self._stream_list(partial(parse_record, offsets=OffsetCache(self.settings.timezone)), response_format)
 
     def _stream_list(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[_T]:
-        started = time.monotonic()
-        count = 0
         with self.client.stream(LIST, self._format(response_format), convert) as entries:
-            for entry in entries:
-                count += 1
-                yield entry
-        self.log.info(
-            "Fetched %d unsubscribes from MailPartner (%s) in %.2f s",
-            count,
-            self.mailpartner_conn_id,
-            time.monotonic() - started,
-        )
+            yield from entries  # the client logs the count and the time once the list is read
 
     def add_unsubscribe(self, email: str, *, response_format: str | None = None) -> int | None:
         """Put ``email`` on the unsubscribe list.
