@@ -14,6 +14,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterable, Iterator
+from glob import escape as glob_escape
 from typing import IO, TYPE_CHECKING, Literal, TypedDict
 
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 OutputFormat = Literal["jsonl", "csv", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "json")
 CSV_HEADER = ("id", "email", "created_at")
+_STAGING_PREFIX = ".{name}.partial-"
 _BATCH_CHARS = 1 << 20  # write in ~1 MB blocks: each write through ObjectStoragePath records lineage
 # The C encoder json.dumps uses for strings, without building a dict per record.
 _json_string = json.encoder.encode_basestring
@@ -97,13 +99,26 @@ def _write_batched(pieces: Iterable[str], handle: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
+def staging_path(path: ObjectStoragePath) -> ObjectStoragePath:
+    """A fresh hidden name beside ``path``, where the records are written before they are published."""
+    return path.parent / f"{_STAGING_PREFIX.format(name=path.name)}{uuid.uuid4().hex}"
+
+
 def write_records(
-    records: Iterable[UnsubscribeRecord], path: ObjectStoragePath, output_format: OutputFormat
+    records: Iterable[UnsubscribeRecord],
+    path: ObjectStoragePath,
+    output_format: OutputFormat,
+    staging: ObjectStoragePath | None = None,
 ) -> Manifest:
-    """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did."""
+    """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did.
+
+    Staging files that an earlier, killed run of the same target left behind are removed first.
+    """
     counted = Counted(records)
-    staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex}"
+    staging = staging or staging_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(_STAGING_PREFIX.format(name=glob_escape(path.name)) + "*"):
+        stale.unlink()
     try:
         with staging.open("wb") as handle:  # type: ignore[no-untyped-call]  # (Airflow's open() is unannotated)
             sha256 = _write_batched(_RENDERERS[output_format](counted), handle)

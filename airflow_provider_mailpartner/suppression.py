@@ -8,6 +8,7 @@ import idna
 
 MAX_LOCAL_PART = 64
 MAX_ADDRESS = 254
+_SPECIALS = frozenset('<>()[],;:"\\')
 
 
 class InvalidEmailError(ValueError):
@@ -30,6 +31,8 @@ def normalize_email(text: str) -> str:
         raise InvalidEmailError("empty local part or domain")
     if any(char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in address):
         raise InvalidEmailError("white space or control characters inside the address")
+    if any(char in _SPECIALS for char in address):  # "mailto:x@y.fr", "Dupont;x@y.fr", "<x@y.fr>"
+        raise InvalidEmailError('a character e-mail reserves for syntax (<>()[],;:"\\) in the address')
     try:
         ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")  # "x.fr." is "x.fr"
     except (idna.IDNAError, UnicodeError, ValueError):

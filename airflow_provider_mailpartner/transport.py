@@ -53,6 +53,7 @@ _NO_PROXY = cast("dict[str, str]", {"http": None, "https": None, "all": None})
 EXCERPT_LENGTH = 160
 EXCERPT_SCAN = 4096  # bytes scrubbed to make the excerpt: white space may shrink a long head to it
 USER_AGENT = "airflow-provider-mailpartner"
+POOL_SIZE = 32  # kept-alive connections per host; the add operator's worker threads share them
 
 T = TypeVar("T")
 
@@ -106,6 +107,9 @@ class MailPartnerClient:
         self.policy = RetryPolicy(max_retries=settings.max_retries, backoff=settings.retry_backoff)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE)  # threads may share one hook
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         # Plain http (loopback, or an explicit opt-in) must not travel through an environment
         # proxy: the key is in the URL. https may, since the proxy only sees a tunnel.
         self._proxies = _NO_PROXY if settings.base_url.startswith("http://") else None

@@ -6,8 +6,10 @@ object storage load when a task runs.
 
 from __future__ import annotations
 
+import ast
 import csv
-import io
+import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset, BaseOperator
 
+from airflow_provider_mailpartner.exceptions import MailPartnerError
 from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
 from airflow_provider_mailpartner.request_pacing import API_REQUESTS_PER_MINUTE
@@ -32,6 +35,9 @@ DEFAULT_MAX_XCOM_RECORDS = 20_000
 
 DEFAULT_CONN_ID = "mailpartner_default"
 FAILED_SHOWN = 50
+INVALID_ADDRESS = 9
+CSV_DELIMITERS = (",", ";", "\t")
+_NOT_SENT = RuntimeError("not sent: an earlier error stopped the task")
 
 
 class UnsubscribeListOperator(BaseOperator):
@@ -72,9 +78,12 @@ class UnsubscribeListOperator(BaseOperator):
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
         if output_path is not None and "{{" not in str(output_path):
-            asset = Asset(_asset_uri(str(output_path)))
-            outlets = list(kwargs.pop("outlets", None) or [])
-            kwargs["outlets"] = [*outlets, asset] if asset not in outlets else outlets
+            given = kwargs.pop("outlets", None)
+            outlets = [] if given is None else list(given) if isinstance(given, (list, tuple)) else [given]
+            uri = _asset_uri(str(output_path))
+            if all(getattr(outlet, "uri", None) != uri for outlet in outlets):
+                outlets.append(Asset(uri))
+            kwargs["outlets"] = outlets
         super().__init__(**kwargs)
         self.mailpartner_conn_id = mailpartner_conn_id
         self.output_path = output_path
@@ -82,6 +91,7 @@ class UnsubscribeListOperator(BaseOperator):
         self.response_format = response_format
         self.created_since = created_since
         self.max_xcom_records = max_xcom_records
+        self._staging: ObjectStoragePath | None = None
 
     def execute(self, context: Context) -> list[UnsubscribeRecord] | Manifest:
         from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
@@ -123,9 +133,20 @@ class UnsubscribeListOperator(BaseOperator):
         return records
 
     def _to_storage(self, entries: Iterable[UnsubscribeRecord], output_path: str | ObjectStoragePath) -> Manifest:
-        from airflow_provider_mailpartner.record_files import write_records
+        from airflow_provider_mailpartner.record_files import staging_path, write_records
 
-        return write_records(entries, _storage_path(output_path), self.output_format)
+        path = _storage_path(output_path)
+        self._staging = staging_path(path)
+        try:
+            return write_records(entries, path, self.output_format, self._staging)
+        finally:
+            self._staging = None
+
+    def on_kill(self) -> None:
+        """Airflow stops the task (SIGTERM): remove the staging file, so nothing half-written stays."""
+        staging, self._staging = self._staging, None
+        if staging is not None and staging.exists():
+            staging.unlink()
 
 
 class AddResult(TypedDict):
@@ -176,6 +197,8 @@ class AddUnsubscribesOperator(BaseOperator):
             raise ValueError("give exactly one of emails or input_path")
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
+        if not 0 < max_requests_per_minute <= 60_000:
+            raise ValueError("max_requests_per_minute must be above 0 (and at most 60000)")
         super().__init__(**kwargs)
         self.mailpartner_conn_id = mailpartner_conn_id
         self.emails = emails
@@ -187,9 +210,16 @@ class AddUnsubscribesOperator(BaseOperator):
     def execute(self, context: Context) -> AddResult:
         from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 
-        addresses, invalid = _unique_addresses(self._read_addresses())
+        candidates = list(self._read_addresses())
+        addresses, invalid = _unique_addresses(candidates)
         if invalid:
             self.log.warning("Skipped %d invalid address(es): %s", len(invalid), ", ".join(map(repr, invalid)))
+        if invalid and not addresses:
+            raise ValueError(
+                f"None of the {len(invalid)} input value(s) is an address (first: {invalid[0]!r}). A list "
+                "templated from XCom arrives as text unless the DAG sets render_template_as_native_obj=True; "
+                "pass emails=upstream_task.output instead."
+            )
         hook = MailPartnerHook(
             self.mailpartner_conn_id,
             response_format=self.response_format,
@@ -198,11 +228,14 @@ class AddUnsubscribesOperator(BaseOperator):
         hook.client  # noqa: B018  (settle the connection once, before the threads share the hook)
         started = time.monotonic()
         outcomes = self._push(hook, addresses)
-        failed = [address for address, outcome in outcomes.items() if isinstance(outcome, Exception)]
+        refused = [address for address, outcome in outcomes.items() if _is_code(outcome, INVALID_ADDRESS)]
+        if refused:
+            self.log.warning("MailPartner refused %d address(es) as invalid (code 9): %s", len(refused), refused)
+        failed = [a for a, outcome in outcomes.items() if isinstance(outcome, Exception) and a not in refused]
         result: AddResult = {
             "added": sum(1 for outcome in outcomes.values() if isinstance(outcome, int)),
             "already_listed": sum(1 for outcome in outcomes.values() if outcome is None),
-            "invalid": len(invalid),
+            "invalid": len(invalid) + len(refused),
             "failed": len(failed),
         }
         self.log.info(
@@ -221,20 +254,40 @@ class AddUnsubscribesOperator(BaseOperator):
 
     def _read_addresses(self) -> Iterator[str]:
         if self.input_path is None:
-            emails = self.emails
-            yield from [emails] if isinstance(emails, str) else (emails or ())
+            yield from _address_values(self.emails)
             return
-        yield from _addresses_in(_storage_path(self.input_path).read_text(encoding="utf-8-sig"))
+        text = _storage_path(self.input_path).read_text(encoding="utf-8-sig")
+        found = False
+        for address in _addresses_in(text):
+            found = found or bool(address.strip())
+            yield address
+        if not found:
+            raise ValueError(f"{self.input_path} holds no address: an empty file is a mistake, not a success")
 
     def _push(self, hook: MailPartnerHook, addresses: list[str]) -> dict[str, int | Exception | None]:
+        """Add each address on the pool; the first credential or configuration error stops the rest."""
+        from airflow_provider_mailpartner.exceptions import MailPartnerAuthError, MailPartnerConfigError
+
+        stop = threading.Event()
+        fatal: list[Exception] = []
+
         def add(address: str) -> int | Exception | None:
+            if stop.is_set():
+                return _NOT_SENT
             try:
                 return hook.add_unsubscribe(address)
+            except (MailPartnerAuthError, MailPartnerConfigError) as error:  # the same for every address
+                stop.set()
+                fatal.append(error)
+                return error
             except Exception as error:  # reported per address; the task fails after the rest are done
                 return error
 
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="mailpartner-add") as pool:
-            return dict(zip(addresses, pool.map(add, addresses), strict=True))
+            outcomes = dict(zip(addresses, pool.map(add, addresses), strict=True))
+        if fatal:
+            raise fatal[0]
+        return outcomes
 
 
 def _unique_addresses(candidates: Iterable[object]) -> tuple[list[str], list[str]]:
@@ -260,23 +313,48 @@ def _unique_addresses(candidates: Iterable[object]) -> tuple[list[str], list[str
 
 
 def _addresses_in(text: str) -> Iterator[str]:
-    """One address per line, or a CSV whose header has an ``email`` column (any case)."""
+    """One address per line, or a CSV (``,``, ``;`` or tab) whose header has an ``email`` column."""
     lines = text.splitlines()
-    header = next((line for line in lines if line.strip()), "")
-    columns = [name.strip().lower() for name in next(csv.reader([header]), [])]
-    if "email" not in columns:
-        if len(columns) > 1:
-            raise ValueError(f"the CSV input has no 'email' column (columns: {columns})")
-        yield from lines
+    start = next((number for number, line in enumerate(lines) if line.strip()), len(lines))
+    header = lines[start] if start < len(lines) else ""
+    for delimiter in CSV_DELIMITERS:
+        columns = [name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter), [])]
+        if "email" in columns:
+            column = columns.index("email")
+            for row in csv.reader(lines[start + 1 :], delimiter=delimiter):
+                yield row[column] if column < len(row) else ""
+            return
+    if any(delimiter in header for delimiter in CSV_DELIMITERS):
+        raise ValueError(f"the CSV input has no 'email' column (header: {header[:80]!r})")
+    yield from lines
+
+
+def _address_values(emails: Iterable[str] | str | None) -> Iterator[str]:
+    """The addresses in ``emails``: a list, or text (a rendered list, or addresses separated by
+    commas, semicolons or white space: a templated XCom value arrives as text)."""
+    if emails is None:
         return
-    for row in csv.DictReader(io.StringIO(text)):
-        for name, value in row.items():
-            if name is not None and name.strip().lower() == "email":
-                yield value or ""
+    if not isinstance(emails, str):
+        yield from emails
+        return
+    text = emails.strip()
+    if text.startswith("["):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = None
+        if isinstance(value, (list, tuple)):
+            yield from map(str, value)
+            return
+    yield from (part for part in re.split(r"[,;\s]+", text) if part)
+
+
+def _is_code(outcome: object, code: int) -> bool:
+    return isinstance(outcome, MailPartnerError) and outcome.code == code
 
 
 def _moment(value: str | datetime | None, zone: ZoneInfo) -> datetime | None:
-    if value is None or value == "":
+    if value is None or str(value).strip() in ("", "None"):  # e.g. a first run's {{ prev_... }}
         return None
     if isinstance(value, datetime):
         moment = value

@@ -237,3 +237,93 @@ def test_a_csv_without_an_email_column_is_refused():
 def test_files_with_one_address_per_line_are_read_as_such():
     assert list(_addresses_in("a@x.fr\nb@x.fr")) == ["a@x.fr", "b@x.fr"]
     assert list(_addresses_in("email\na@x.fr")) == ["a@x.fr"]
+
+
+# --- found by review: inputs as they really arrive --------------------------------------------
+
+
+def test_add_reads_a_list_templated_from_an_upstream_xcom(connection, run_dag):
+    result = run_dag(
+        """
+        from airflow.sdk import task
+
+        @task
+        def optouts():
+            return ["a@example.com", "b@example.com"]
+
+        optouts() >> AddUnsubscribesOperator(task_id="push", emails="{{ ti.xcom_pull(task_ids='optouts') }}")
+        """
+    )
+    assert result.xcoms["push"] == {"added": 2, "already_listed": 0, "invalid": 0, "failed": 0}
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["\nname,email\nAnn,a@example.com\n", "nom;Email;ville\nAnn;a@example.com;Lyon\n"],
+    ids=["blank-first-line", "semicolons"],
+)
+def test_add_reads_csv_files_as_spreadsheets_export_them(connection, run_dag, tmp_path, content):
+    (tmp_path / "optouts.csv").write_text(content)
+    result = run_dag(f"AddUnsubscribesOperator(task_id='push', input_path='file://{tmp_path}/optouts.csv')")
+    assert result.xcoms["push"]["added"] == 1
+    assert [e["email"] for e in connection.backend.entries()] == ["a@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ("AddUnsubscribesOperator(task_id='push', emails=['nobody', 'mailto:x@example.com'])", "None of the 2"),
+        ("AddUnsubscribesOperator(task_id='push', input_path='file://{tmp}/empty.txt')", "holds no address"),
+    ],
+    ids=["all-invalid", "empty-file"],
+)
+def test_add_fails_when_nothing_usable_came_in(connection, run_dag, tmp_path, capfd, task, message):
+    (tmp_path / "empty.txt").write_text("\n")
+    assert run_dag(task.format(tmp=tmp_path)).state == "failed"
+    assert message in "".join(capfd.readouterr())
+
+
+def test_add_counts_an_address_the_api_refuses_as_invalid_not_failed(connection, run_dag):
+    connection.faults.script(Fault.envelope_error(9), command="unsubscribe/add")
+    result = run_dag("AddUnsubscribesOperator(task_id='push', emails=['a@example.com'])")
+    assert result.state == "success"
+    assert result.xcoms["push"] == {"added": 0, "already_listed": 0, "invalid": 1, "failed": 0}
+
+
+def test_add_stops_at_the_first_credential_error(sandbox, monkeypatch, run_dag):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MAILPARTNER_DEFAULT", json.dumps({**sandbox.connection_dict(), "password": "bad-key"})
+    )
+    emails = [f"user{n}@example.com" for n in range(60)]
+    result = run_dag(f"AddUnsubscribesOperator(task_id='push', emails={emails!r}, max_workers=2)")
+    assert result.state == "failed"
+    assert len(sandbox.requests) <= 4, "one refused key must not cost one request per address"
+
+
+def test_a_killed_run_leaves_no_staging_file(connection, run_dag, tmp_path):
+    (tmp_path / ".u.jsonl.partial-0123").write_text("left by a run killed mid-write")
+    assert run_dag(f"UnsubscribeListOperator(task_id='fetch', output_path='file://{tmp_path}/u.jsonl')").state == (
+        "success"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["u.jsonl"]
+    operator = UnsubscribeListOperator(task_id="t", output_path=f"file://{tmp_path}/u.jsonl")
+    from airflow.sdk import ObjectStoragePath
+
+    operator._staging = ObjectStoragePath(f"file://{tmp_path}/.u.jsonl.partial-live")
+    (tmp_path / ".u.jsonl.partial-live").write_text("half")
+    operator.on_kill()
+    assert [p.name for p in tmp_path.iterdir()] == ["u.jsonl"]
+
+
+def test_user_outlets_are_kept_and_not_doubled():
+    from airflow.sdk import Asset
+
+    named = Asset(name="mp_unsubscribes", uri="file:///data/u.jsonl")
+    operator = UnsubscribeListOperator(task_id="a", output_path="file:///data/u.jsonl", outlets=named)
+    assert operator.outlets == [named]
+
+
+def test_created_since_none_as_rendered_text_means_no_filter(connection, run_dag):
+    connection.backend.seed(SEED)
+    result = run_dag("UnsubscribeListOperator(task_id='fetch', created_since='None')")
+    assert len(result.xcoms["fetch"]) == 3
