@@ -163,6 +163,8 @@ def test_bad_arguments_fail_at_parse_time():
         UnsubscribeListOperator(task_id="x", output_format="xlsx")
     with pytest.raises(ValueError, match="exactly one of emails or input_path"):
         AddUnsubscribesOperator(task_id="y")
+    with pytest.raises(ValueError, match="max_requests_per_minute must be above 0"):
+        AddUnsubscribesOperator(task_id="z", emails=["a@example.com"], max_requests_per_minute=0)
 
 
 # --- AddUnsubscribesOperator ------------------------------------------------------------------
