@@ -184,13 +184,13 @@ class MailPartnerClient:
         try:
             for kind, name, value in _events(answer, command, response_format):
                 if kind == "item" or kind == "items":
-                    for element in value if kind == "items" else (value,):  # type: ignore[attr-defined]
-                        count += 1
-                        try:
-                            entry = convert(element)
-                        except RecordError as exc:
-                            raise self._response_error(answer, f"entry {count}: {exc}") from None
-                        yield entry
+                    batch: list[object] = value if kind == "items" else [value]  # type: ignore[assignment]
+                    try:
+                        yield from map(convert, batch)  # no Python loop per entry: lists run to millions
+                    except RecordError as exc:
+                        number = count + _position_refused(batch, convert)
+                        raise self._response_error(answer, f"entry {number}: {exc}") from None
+                    count += len(batch)
                 elif kind == "field" and name == command.stream_field:
                     raise self._response_error(answer, f"{name!r} is not a list: {self._shown(value)}")
                 elif name in seen:
@@ -511,3 +511,13 @@ def _looks_like_html(answer: Answer) -> bool:
         return True
     start = answer.head(64).lstrip().lower()
     return start.startswith((b"<!doctype html", b"<html"))
+
+
+def _position_refused(batch: list[object], convert: Callable[[object], object]) -> int:
+    """The 1-based position in ``batch`` of the first entry ``convert`` refuses (it is deterministic)."""
+    for number, element in enumerate(batch, 1):
+        try:
+            convert(element)
+        except RecordError:
+            return number
+    return len(batch)

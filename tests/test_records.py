@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailpartner.records import OffsetCache, RecordError, parse_record, parse_unsubscribe
+from airflow_provider_mailpartner.records import RecordError, RecordParser, parse_unsubscribe
 
 ZONES = ["Europe/Paris", "UTC", "Australia/Lord_Howe", "America/St_Johns", "Asia/Kathmandu", "Africa/Casablanca"]
 TRANSITIONS = [
@@ -32,9 +32,9 @@ def entry(created: str) -> dict[str, object]:
 @pytest.mark.parametrize("created", TRANSITIONS)
 def test_fast_records_equal_the_datetime_path_around_offset_changes(zone_name, created):
     zone = ZoneInfo(zone_name)
-    cache = OffsetCache(zone)
+    parser = RecordParser(zone)
     for text in (created, created):  # the second time, from the cache
-        assert parse_record(entry(text), cache) == parse_unsubscribe(entry(text), zone).as_record()
+        assert parser.parse(entry(text)) == parse_unsubscribe(entry(text), zone).as_record()
 
 
 @settings(max_examples=400, deadline=None)
@@ -45,10 +45,10 @@ def test_fast_records_equal_the_datetime_path_around_offset_changes(zone_name, c
 )
 def test_fast_records_equal_the_datetime_path_at_any_moment(zone_name, moment, neighbours):
     zone = ZoneInfo(zone_name)
-    cache = OffsetCache(zone)
+    parser = RecordParser(zone)
     for offset in [0, *neighbours]:
         text = (moment + timedelta(seconds=offset)).replace(microsecond=0).isoformat(sep=" ")
-        assert parse_record(entry(text), cache) == parse_unsubscribe(entry(text), zone).as_record()
+        assert parser.parse(entry(text)) == parse_unsubscribe(entry(text), zone).as_record()
 
 
 @pytest.mark.parametrize(
@@ -58,10 +58,17 @@ def test_fast_records_equal_the_datetime_path_at_any_moment(zone_name, moment, n
         {"id": 1, "email": "a@b.c", "createdAt": "2015-07-20T10:00:00"},
         {"id": 0, "email": "a@b.c", "createdAt": "2015-07-20 10:00:00"},
         {"id": 1, "email": "nobody", "createdAt": "2015-07-20 10:00:00"},
+        {"id": 1, "email": "a@b.c", "createdAt": "2015-07-20 24:00:00"},
+        {"id": 1, "email": "a@b.c", "createdAt": "2015-07-20 10:60:00"},
+        {"id": 1, "email": "a@b.c", "createdAt": "2015-07-20 10:00:60"},
+        {"id": 1, "email": "  ", "createdAt": "2015-07-20 10:00:00"},
+        {"id": True, "email": "a@b.c", "createdAt": "2015-07-20 10:00:00"},
     ],
 )
 def test_both_paths_refuse_the_same_entries(raw):
+    parser = RecordParser(ZoneInfo("Europe/Paris"))
+    parser.parse({"id": 2, "email": "x@y.fr", "createdAt": "2015-07-20 09:00:00"})  # the day is now cached
     with pytest.raises(RecordError):
         parse_unsubscribe(raw, ZoneInfo("Europe/Paris"))
     with pytest.raises(RecordError):
-        parse_record(raw, OffsetCache(ZoneInfo("Europe/Paris")))
+        parser.parse(raw)

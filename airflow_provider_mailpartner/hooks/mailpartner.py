@@ -26,13 +26,12 @@ from airflow_provider_mailpartner.exceptions import (
 )
 from airflow_provider_mailpartner.records import (
     Credits,
-    OffsetCache,
     RecordError,
+    RecordParser,
     Unsubscribe,
     UnsubscribeRecord,
     parse_decimal,
     parse_int,
-    parse_record,
     parse_text,
     parse_unsubscribe,
     strict_int,
@@ -152,7 +151,7 @@ class MailPartnerHook(BaseHook):
         datetime per entry, this is the fast path for writers of large lists; the same checks
         apply, and the same provisional-until-exhausted rule as :meth:`iter_unsubscribes`.
         """
-        return self._stream_list(partial(parse_record, offsets=OffsetCache(self.settings.timezone)), response_format)
+        return self._stream_list(RecordParser(self.settings.timezone).parse, response_format)
 
     def _stream_list(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[_T]:
         with self.client.stream(LIST, self._format(response_format), convert) as entries:

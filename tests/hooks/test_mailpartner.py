@@ -486,6 +486,20 @@ def test_every_untrustworthy_list_answer_raises_response_error(sandbox, make_hoo
     assert len(api_requests(sandbox)) == 1
 
 
+@pytest.mark.parametrize("response_format", ["json", "xml"])
+@pytest.mark.parametrize("reader", ["get_unsubscribes", "iter_unsubscribe_records"])
+def test_a_bad_entry_deep_in_a_long_list_is_named_by_its_position(sandbox, make_hook, response_format, reader):
+    records = [{**GOOD, "id": number} for number in range(1, 30001)]  # several read windows
+    records[24321] = {**GOOD, "id": -1}
+    if response_format == "json":
+        payload = envelope(records)
+    else:
+        payload = xml_list("30000", *([str(r["id"]), r["email"], r["createdAt"]] for r in records))
+    sandbox.faults.script(Fault.raw(payload, content_type=f"application/{response_format}"))
+    with pytest.raises(MailPartnerResponseError, match=r"entry 24322: id is not a positive integer"):
+        list(getattr(make_hook(response_format=response_format), reader)())
+
+
 @pytest.mark.parametrize(
     ("payload", "problem"),
     [
