@@ -124,3 +124,74 @@ def write_records(
             staging.unlink()
         raise
     return {"path": str(path), "format": output_format, "count": counted.count, "sha256": sha256}
+
+
+class RecordFileError(ValueError):
+    """A record file cannot be trusted: wrong shape, or not the bytes its manifest describes."""
+
+
+def read_records(
+    path: ObjectStoragePath, output_format: OutputFormat | None = None, *, sha256: str | None = None
+) -> Iterator[UnsubscribeRecord]:
+    """The records of a file :func:`write_records` wrote, streamed (``json`` is read whole).
+
+    ``output_format`` defaults to the file's suffix. With ``sha256`` (the manifest's), the
+    iterator raises :class:`RecordFileError` at its end when the bytes differ: like the hook's
+    lists, the records are provisional until the iterator is exhausted.
+    """
+    file_format = output_format or path.suffix.lstrip(".")
+    if file_format not in OUTPUT_FORMATS:
+        raise RecordFileError(f"{path}: cannot tell the format from the suffix; give one of {OUTPUT_FORMATS}")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:  # type: ignore[no-untyped-call]
+        lines = _hashed_lines(handle, digest)
+        if file_format == "jsonl":
+            for number, line in enumerate(lines, 1):
+                yield _checked_record(_json_line(line, path, number), path, number)
+        elif file_format == "csv":
+            rows = csv.reader(lines)
+            if tuple(next(rows, ())) != CSV_HEADER:
+                raise RecordFileError(f"{path}: the header is not {','.join(CSV_HEADER)}")
+            for number, row in enumerate(rows, 1):
+                if len(row) != len(CSV_HEADER) or not row[0].isascii() or not row[0].isdigit():
+                    raise RecordFileError(f"{path}: record {number} is not an id, an email and a date")
+                yield {"id": int(row[0]), "email": row[1], "created_at": row[2]}
+        else:
+            document = _json_line("".join(lines), path, 1)
+            if not isinstance(document, list):
+                raise RecordFileError(f"{path}: a json record file holds one array")
+            for number, raw in enumerate(document, 1):
+                yield _checked_record(raw, path, number)
+    if sha256 is not None and digest.hexdigest() != sha256:
+        raise RecordFileError(
+            f"{path}: SHA-256 is {digest.hexdigest()}, its manifest says {sha256}: "
+            "the file changed after it was written"
+        )
+
+
+def _hashed_lines(handle: IO[bytes], digest: hashlib._Hash) -> Iterator[str]:
+    for line in handle:
+        digest.update(line)
+        try:
+            yield line.decode()
+        except UnicodeDecodeError:
+            raise RecordFileError("a record file is not UTF-8") from None
+
+
+def _json_line(text: str, path: ObjectStoragePath, number: int) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise RecordFileError(f"{path}: record {number} is not JSON") from None
+
+
+def _checked_record(raw: object, path: ObjectStoragePath, number: int) -> UnsubscribeRecord:
+    if (
+        not isinstance(raw, dict)
+        or raw.keys() != set(CSV_HEADER)
+        or type(raw["id"]) is not int
+        or not isinstance(raw["email"], str)
+        or not isinstance(raw["created_at"], str)
+    ):
+        raise RecordFileError(f"{path}: record {number} is not {{id, email, created_at}}")
+    return {"id": raw["id"], "email": raw["email"], "created_at": raw["created_at"]}

@@ -11,7 +11,10 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.environ["AIRFLOW_HOME"], "dags")
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import airflow.sdk.log  # noqa: F401  (Airflow configures logging on import: before pytest's capture handlers)
 import pytest
@@ -49,3 +52,10 @@ def make_hook(sandbox: MailPartnerSandbox, monkeypatch: pytest.MonkeyPatch) -> C
         return MailPartnerHook(mailpartner_conn_id=conn_id)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated SQLite metadata DB in the test session's AIRFLOW_HOME."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=os.environ, check=True, capture_output=True, timeout=300)

@@ -1,0 +1,50 @@
+"""Record files read back exactly as written, and refused when they are not what was written."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_mailpartner.record_files import RecordFileError, read_records, write_records
+
+RECORDS = [
+    {"id": 1, "email": "zoë@exämple.fr", "created_at": "2024-03-31T01:59:59+01:00"},
+    {"id": 2, "email": 'odd,"quoted"@example.com', "created_at": "2024-03-31T03:00:00+02:00"},
+    {"id": 3, "email": "plain@example.com", "created_at": "2024-10-27T02:30:00+02:00"},
+]
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "json"])
+@pytest.mark.parametrize("records", [RECORDS, []], ids=["three", "empty"])
+def test_what_is_written_reads_back_the_same_and_matches_its_manifest(tmp_path, output_format, records):
+    path = ObjectStoragePath(f"file://{tmp_path}/list.{output_format}")
+    manifest = write_records(iter(records), path, output_format)
+    assert list(read_records(path, sha256=manifest["sha256"])) == records
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "json"])
+def test_a_file_changed_after_its_manifest_is_refused_at_the_end(tmp_path, output_format):
+    path = ObjectStoragePath(f"file://{tmp_path}/list.{output_format}")
+    manifest = write_records(iter(RECORDS), path, output_format)
+    path.write_bytes(path.read_bytes().replace(b"plain@", b"pla1n@"))
+    with pytest.raises(RecordFileError, match=r"SHA-256 .* its manifest says"):
+        list(read_records(path, sha256=manifest["sha256"]))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("list.jsonl", b'{"id": 1, "email": "a@b.fr"}\n', "record 1 is not"),
+        ("list.jsonl", b'{"id": "1", "email": "a@b.fr", "created_at": "x"}\n', "record 1 is not"),
+        ("list.jsonl", b"not json\n", "record 1 is not JSON"),
+        ("list.csv", b"email,id,created_at\n", "the header is not"),
+        ("list.csv", b"id,email,created_at\nx,a@b.fr,2024\n", "record 1 is not an id"),
+        ("list.json", b'{"id": 1}', "holds one array"),
+        ("list.jsonl", b'{"id": 1, "email": "\xff@b.fr", "created_at": "x"}\n', "not UTF-8"),
+        ("list.txt", b"", "cannot tell the format"),
+    ],
+)
+def test_malformed_record_files_are_refused_with_the_reason(tmp_path, name, content, problem):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(RecordFileError, match=problem):
+        list(read_records(ObjectStoragePath(f"file://{tmp_path}/{name}")))
