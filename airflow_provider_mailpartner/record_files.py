@@ -13,6 +13,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from glob import escape as glob_escape
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Literal, TypedDict
@@ -95,9 +96,37 @@ def _write_batched(pieces: Iterable[str], handle: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
+def storage_path(path: ObjectStoragePath | str) -> ObjectStoragePath:
+    """``path`` as an :class:`~airflow.sdk.ObjectStoragePath` (a URL string such as ``file:///x`` or ``s3://conn@b/k``)."""
+    from airflow.sdk import ObjectStoragePath
+
+    return path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(path)
+
+
 def staging_path(path: ObjectStoragePath) -> ObjectStoragePath:
     """A fresh hidden name beside ``path``, where the records are written before they are published."""
     return path.parent / f"{_STAGING_PREFIX.format(name=path.name)}{uuid.uuid4().hex}"
+
+
+@contextmanager
+def staged(path: ObjectStoragePath, staging: ObjectStoragePath | None = None) -> Iterator[ObjectStoragePath]:
+    """A staging path beside ``path`` to write to; moved onto ``path`` when the block ends without error.
+
+    On any error the staging file is removed and ``path`` keeps what it had. Staging files that
+    an earlier, killed run of the same target left behind are removed first.
+    """
+    if path.is_dir():  # a move onto a folder would land inside it
+        raise IsADirectoryError(f"{path} is a folder, not a file path")
+    staging = staging or staging_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(_STAGING_PREFIX.format(name=glob_escape(path.name)) + "*"):
+        stale.unlink()
+    try:
+        yield staging
+        staging.move(path)
+    finally:
+        if staging.exists():
+            staging.unlink()
 
 
 def write_records(
@@ -106,23 +135,10 @@ def write_records(
     output_format: OutputFormat,
     staging: ObjectStoragePath | None = None,
 ) -> Manifest:
-    """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did.
-
-    Staging files that an earlier, killed run of the same target left behind are removed first.
-    """
+    """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did."""
     counted = Counted(records)
-    staging = staging or staging_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(_STAGING_PREFIX.format(name=glob_escape(path.name)) + "*"):
-        stale.unlink()
-    try:
-        with staging.open("wb") as handle:  # type: ignore[no-untyped-call]  # (Airflow's open() is unannotated)
-            sha256 = _write_batched(_RENDERERS[output_format](counted), handle)
-        staging.move(path)
-    except BaseException:
-        if staging.exists():
-            staging.unlink()
-        raise
+    with staged(path, staging) as target, target.open("wb") as handle:  # type: ignore[no-untyped-call]
+        sha256 = _write_batched(_RENDERERS[output_format](counted), handle)
     return {"path": str(path), "format": output_format, "count": counted.count, "sha256": sha256}
 
 

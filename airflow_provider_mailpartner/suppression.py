@@ -1,18 +1,69 @@
-"""The one definition of "the same address", shared by every step that compares addresses."""
+"""The one definition of "the same address", and the streaming suppression of contact files built on it."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import functools
+import io
+import logging
+import re
+import time
 import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from heapq import merge
+from itertools import chain, compress, islice, tee
+from operator import and_, gt, itemgetter, not_
+from typing import IO, TYPE_CHECKING, cast
 
 import idna
+
+from airflow_provider_mailpartner.record_files import (
+    OUTPUT_FORMATS,
+    OutputFormat,
+    RecordFileError,
+    read_records,
+    staged,
+    storage_path,
+)
+from airflow_provider_mailpartner.records import Counted
+
+if TYPE_CHECKING:
+    from _csv import Reader as _CsvReader
+
+    from airflow.sdk import ObjectStoragePath
+
+log = logging.getLogger(__name__)
 
 MAX_LOCAL_PART = 64
 MAX_ADDRESS = 254
 _SPECIALS = frozenset('<>()[],;:"\\')
+# An address (already stripped and lower-cased) that the full normalisation would return unchanged:
+# a local part of characters NFC, case folding and the checks leave alone; a domain of plain LDH labels
+# of 1-63 characters (no hyphen at either end, none with "--" in positions 3-4 such as "xn--", which
+# IDNA must decode); no trailing dot (the full path drops it). Anything else takes the full path: this
+# only saves time. (It runs once per contact row, so it is written not to backtrack on what it accepts.)
+_PLAIN_LABEL = r"(?!-|[a-z0-9-]{2}--)[a-z0-9-]{1,63}(?<!-)"
+_PLAIN_LOCAL_PART = rf"[a-z0-9!#$%&'*+/=?^_`{{|}}~.-]{{1,{MAX_LOCAL_PART}}}"
+_PLAIN_ADDRESS = re.compile(rf"(?!.{{{MAX_ADDRESS + 1}}}){_PLAIN_LOCAL_PART}@{_PLAIN_LABEL}(?:\.{_PLAIN_LABEL})+")
+# Contact rows judged together: the per-row work runs in C maps over a block. Small, so that a block's
+# rows die young: blocks of 1,000 rows and more outlive the young GC generations, and the full
+# collections they then trigger rescan every object of the task process (Airflow's too).
+_BLOCK_ROWS = 500
+REPORT_HEADER = ("row", "email", "reason", "unsubscribe_id")
+UNSUBSCRIBED = "unsubscribed"
+INVALID_EMAIL = "invalid_email"
+_LOGGED_IDS = 100
+
+ReportRow = tuple[int, str, str, int | str]
 
 
 class InvalidEmailError(ValueError):
     """The text is not an address that can be compared (or sent); the message says why."""
+
+
+class ContactFileError(ValueError):
+    """The contact file cannot be suppressed: no header, no email column, or unreadable (not UTF-8 CSV)."""
 
 
 def normalize_email(text: str) -> str:
@@ -23,23 +74,379 @@ def normalize_email(text: str) -> str:
     """
     if not isinstance(text, str):
         raise InvalidEmailError(f"not text: {type(text).__name__}")
+    key = text.strip().lower()
+    if _PLAIN_ADDRESS.fullmatch(key):
+        return key
+    return _normalize_in_full(text)
+
+
+def _normalize_in_full(text: str) -> str:
+    """:func:`normalize_email` without its plain-ASCII shortcut: the reference the shortcut must agree with."""
     address = unicodedata.normalize("NFC", text.strip())
     if address.count("@") != 1:
         raise InvalidEmailError("an address has exactly one '@'")
     local, domain = address.split("@")
     if not local or not domain:
         raise InvalidEmailError("empty local part or domain")
-    if any(char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in address):
+    # Not printable: categories Cc, Cf, Cs, Co, Cn and all white space but " " (a test checks every code point).
+    if not address.isprintable() or " " in address:
         raise InvalidEmailError("white space or control characters inside the address")
-    if any(char in _SPECIALS for char in address):  # "mailto:x@y.fr", "Dupont;x@y.fr", "<x@y.fr>"
+    if not _SPECIALS.isdisjoint(address):  # "mailto:x@y.fr", "Dupont;x@y.fr", "<x@y.fr>"
         raise InvalidEmailError('a character e-mail reserves for syntax (<>()[],;:"\\) in the address')
+    key = f"{local.casefold()}@{_ascii_domain(domain)}"
+    if len(local) > MAX_LOCAL_PART or len(key) > MAX_ADDRESS:
+        raise InvalidEmailError("the address is longer than e-mail allows")
+    return key
+
+
+@functools.lru_cache(maxsize=4096)  # a contact list has few distinct domains, and IDNA is the slow part
+def _ascii_domain(domain: str) -> str:
     try:
         ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")  # "x.fr." is "x.fr"
     except (idna.IDNAError, UnicodeError, ValueError):
         raise InvalidEmailError("the domain is not a valid host name") from None
     if "." not in ascii_domain:
         raise InvalidEmailError("the domain has no dot")
-    key = f"{local.casefold()}@{ascii_domain.lower()}"
-    if len(local) > MAX_LOCAL_PART or len(key) > MAX_ADDRESS:
-        raise InvalidEmailError("the address is longer than e-mail allows")
-    return key
+    return ascii_domain.lower()
+
+
+class SuppressionSet:
+    """Normalised address -> unsubscribe id (the lowest id when an address is listed twice).
+
+    ``invalid_ids`` holds the ids of entries whose address could not be normalised: they can
+    never match a contact, so a caller may want to look at them (their count is logged).
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self.invalid_ids: list[int] = []
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, object]]) -> SuppressionSet:
+        """A set from unsubscribe records (``{"id", "email", ...}``, as in XCom or a record file)."""
+        suppression = cls()
+        for record in records:
+            unsubscribe_id = record["id"]
+            if not isinstance(unsubscribe_id, int):
+                raise TypeError(f"an unsubscribe id is an int, not {type(unsubscribe_id).__name__}")
+            try:
+                suppression.add(cast(str, record["email"]), unsubscribe_id)  # normalize_email refuses non-text
+            except InvalidEmailError:
+                suppression.invalid_ids.append(unsubscribe_id)
+        if suppression.invalid_ids:
+            log.warning(
+                "%d unsubscribe entries are not valid addresses and cannot match any contact; ids (first %d): %s",
+                len(suppression.invalid_ids),
+                _LOGGED_IDS,
+                suppression.invalid_ids[:_LOGGED_IDS],
+            )
+        return suppression
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, object]) -> SuppressionSet:
+        """A set from the record file an ``UnsubscribeListOperator`` manifest (its XCom) describes.
+
+        Fails closed: a file whose bytes or record count differ from the manifest raises
+        :class:`~airflow_provider_mailpartner.record_files.RecordFileError` (a ``ValueError``).
+        """
+        from airflow.sdk import ObjectStoragePath
+
+        path, output_format, sha256, count = _manifest_fields(manifest)
+        records = Counted(read_records(ObjectStoragePath(path), output_format, sha256=sha256))
+        suppression = cls.from_records(records)  # streamed: a list of a million records would outlive the young GC
+        if records.count != count:
+            raise RecordFileError(f"{path}: holds {records.count} records, its manifest says {count}")
+        return suppression
+
+    def add(self, email: str, unsubscribe_id: int) -> None:
+        """List ``email``; raises :class:`InvalidEmailError` when it cannot be normalised."""
+        self._add_key(normalize_email(email), unsubscribe_id)
+
+    def update(self, other: SuppressionSet) -> None:
+        """Merge ``other`` in (the lowest id wins), its ``invalid_ids`` included."""
+        for key, unsubscribe_id in other.items():
+            self._add_key(key, unsubscribe_id)
+        self.invalid_ids.extend(other.invalid_ids)
+
+    def match(self, email: str) -> int | None:
+        """The unsubscribe id listing ``email``, or ``None``; raises :class:`InvalidEmailError` for invalid input."""
+        return self._ids.get(normalize_email(email))
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        """``(normalised address, id)`` pairs, e.g. to write a merged set."""
+        return iter(self._ids.items())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, email: object) -> bool:
+        if not isinstance(email, str):
+            return False
+        try:
+            return self.match(email) is not None
+        except InvalidEmailError:
+            return False
+
+    def _add_key(self, key: str, unsubscribe_id: int) -> None:
+        listed = self._ids.get(key)
+        if listed is None or unsubscribe_id < listed:
+            self._ids[key] = unsubscribe_id
+
+
+def _manifest_fields(manifest: Mapping[str, object]) -> tuple[str, OutputFormat, str, int]:
+    """Path, format, SHA-256 and count of a manifest, refused unless each has its documented type."""
+    path, output_format = manifest.get("path"), manifest.get("format")
+    sha256, count = manifest.get("sha256"), manifest.get("count")
+    if (
+        not isinstance(path, str)
+        or output_format not in OUTPUT_FORMATS
+        or not isinstance(sha256, str)
+        or not isinstance(count, int)
+    ):
+        raise RecordFileError(f"not a record-file manifest (path, format, count, sha256): {sorted(manifest)}")
+    return path, output_format, sha256, count
+
+
+@dataclasses.dataclass(frozen=True)
+class SuppressionSummary:
+    """What :func:`suppress_csv` did: row counts, where the outputs are, how long it took."""
+
+    rows_in: int
+    rows_out: int
+    suppressed: int
+    invalid: int
+    clean_path: str
+    report_path: str
+    seconds: float
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain JSON for XCom."""
+        return dataclasses.asdict(self)
+
+
+def suppress_csv(
+    contacts: ObjectStoragePath | str,
+    suppression: SuppressionSet,
+    clean_path: ObjectStoragePath | str,
+    report_path: ObjectStoragePath | str,
+    *,
+    email_column: str = "email",
+    delimiter: str = ",",
+) -> SuppressionSummary:
+    """Copy the contact CSV to ``clean_path`` without the rows ``suppression`` lists; report them at ``report_path``.
+
+    The header is kept, and so are the other columns, the row order, the delimiter, the line
+    terminator and a UTF-8 BOM. ``email_column`` is found case-insensitively. A row whose address
+    is empty, missing or invalid is left out too (nothing proves it is not unsubscribed) and
+    reported as ``invalid_email``. The report is a CSV ``row,email,reason,unsubscribe_id``
+    (``row`` counts data rows from 1). Both files are published only once both are complete
+    (report first); on any failure the previous files stay as they were.
+
+    :param contacts: the contact CSV, UTF-8 with a header row.
+    :param suppression: the addresses to leave out.
+    :param clean_path: where the contacts that may be mailed go.
+    :param report_path: where the left-out rows are listed, with the reason and unsubscribe id.
+    :param email_column: the name of the address column.
+    :param delimiter: the field delimiter, of the input and the clean file.
+    :return: the counts and paths, see :class:`SuppressionSummary`.
+    """
+    started = time.perf_counter()
+    source, clean, report = storage_path(contacts), storage_path(clean_path), storage_path(report_path)
+    if clean == report:
+        raise ValueError(f"clean_path and report_path are the same file: {clean}")
+    # Leaving the block moves the report into place, then the clean file; an error removes both staging files.
+    with staged(clean) as clean_staging, staged(report) as report_staging:
+        rows_in, rows_out, suppressed = _write_staged(
+            source, suppression, clean_staging, report_staging, email_column, delimiter
+        )
+    summary = SuppressionSummary(
+        rows_in=rows_in,
+        rows_out=rows_out,
+        suppressed=suppressed,
+        invalid=rows_in - rows_out - suppressed,
+        clean_path=str(clean),
+        report_path=str(report),
+        seconds=time.perf_counter() - started,
+    )
+    log.info(
+        "Suppression: %d contacts in, %d out, %d unsubscribed, %d invalid addresses, in %.2f s",
+        summary.rows_in,
+        summary.rows_out,
+        summary.suppressed,
+        summary.invalid,
+        summary.seconds,
+    )
+    return summary
+
+
+def _write_staged(
+    source: ObjectStoragePath,
+    suppression: SuppressionSet,
+    clean_staging: ObjectStoragePath,
+    report_staging: ObjectStoragePath,
+    email_column: str,
+    delimiter: str,
+) -> tuple[int, int, int]:
+    """Write the report and the clean file to their staging paths; return rows in, rows out, rows suppressed.
+
+    The reader parses one copy of the lines; the other copy is what the clean file gets, as it was
+    read: no field, quote, delimiter, line terminator or BOM is rewritten.
+    """
+    with source.open("r", encoding="utf-8", newline="") as contacts:  # type: ignore[no-untyped-call]
+        rows, texts, header = _read_header(contacts, source, delimiter)
+        column = _email_column_index(header, email_column, source)
+        with (
+            clean_staging.open("w", encoding="utf-8", newline="") as clean_file,  # type: ignore[no-untyped-call]
+            report_staging.open("w", encoding="utf-8", newline="") as report_file,  # type: ignore[no-untyped-call]
+        ):
+            clean_file.write("".join(islice(texts, rows.line_num)))
+            report_file.write(_csv_text([REPORT_HEADER]))
+            blocks = _blocks(rows, texts, source, delimiter)
+            return _filter_rows(blocks, column, suppression._ids, clean_file, report_file)
+
+
+def _read_header(
+    contacts: IO[str], source: ObjectStoragePath, delimiter: str
+) -> tuple[_CsvReader, Iterator[str], list[str]]:
+    """The reader, past the header; the lines as read (BOM included); the header row (BOM removed)."""
+    parsed, texts = tee(contacts)
+    try:
+        first_line = next(parsed, None)
+        if first_line is None:
+            raise ContactFileError(f"{source}: the file is empty; a header row is required")
+        rows = csv.reader(chain([first_line.removeprefix("\ufeff")], parsed), delimiter=delimiter)
+        header = next(rows)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ContactFileError(f"{source}: the header row is unreadable: {error}") from None
+    return rows, texts, header
+
+
+def _email_column_index(header: list[str], email_column: str, source: ObjectStoragePath) -> int:
+    """The one column named ``email_column``, ignoring case and surrounding spaces."""
+    wanted = email_column.strip().casefold()
+    found = [index for index, name in enumerate(header) if name.strip().casefold() == wanted]
+    if len(found) != 1:
+        problem = "no column" if not found else f"{len(found)} columns"
+        raise ContactFileError(f"{source}: {problem} named {email_column!r} in the header {header!r}")
+    return found[0]
+
+
+def _blocks(
+    rows: _CsvReader, texts: Iterator[str], source: ObjectStoragePath, delimiter: str
+) -> Iterator[tuple[list[list[str]], list[str]]]:
+    """The data rows a block at a time, with the text each was read from; unreadable input -> ContactFileError."""
+    rows_read = 0
+    while True:
+        lines_read = rows.line_num
+        try:
+            block = list(islice(rows, _BLOCK_ROWS))
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise ContactFileError(f"{source}: unreadable after data row {rows_read}: {error}") from None
+        if not block:
+            return
+        lines = list(islice(texts, rows.line_num - lines_read))
+        yield block, lines if len(lines) == len(block) else _record_texts(lines, delimiter)
+        rows_read += len(block)
+
+
+def _record_texts(lines: list[str], delimiter: str) -> list[str]:
+    """The text of each record in ``lines``, where some quoted field spans lines (so records are not lines)."""
+    rows = csv.reader(lines, delimiter=delimiter)
+    texts = []
+    start = 0
+    for _ in rows:
+        texts.append("".join(lines[start : rows.line_num]))
+        start = rows.line_num
+    return texts
+
+
+def _csv_text(rows: Iterable[Iterable[object]]) -> str:
+    """Rows as CSV text, to be written in one call (each write through ObjectStoragePath records lineage)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _filter_rows(
+    blocks: Iterable[tuple[list[list[str]], list[str]]],
+    column: int,
+    ids_by_address: Mapping[str, int],
+    clean_file: IO[str],
+    report_file: IO[str],
+) -> tuple[int, int, int]:
+    """Write each block's kept rows and report rows; return rows in, rows out, rows suppressed."""
+    rows_in = rows_out = suppressed = 0
+    for block, row_texts in blocks:
+        keep, unsubscribed, invalid = _judge_block(block, column, ids_by_address, first_row=rows_in + 1)
+        clean_file.write("".join(compress(row_texts, keep)))
+        report_file.write(_csv_text(merge(unsubscribed, invalid)))
+        rows_in += len(block)
+        rows_out += keep.count(True)
+        suppressed += len(unsubscribed)
+    return rows_in, rows_out, suppressed
+
+
+def _judge_block(
+    block: list[list[str]], column: int, ids_by_address: Mapping[str, int], first_row: int
+) -> tuple[list[bool], list[ReportRow], list[ReportRow]]:
+    """Which rows to keep, and the report rows (in row order) of those left out as unsubscribed or invalid.
+
+    Plain ASCII addresses, nearly all of them, are decided by C-level maps over the block; only
+    the other rows go through the full normalisation one by one.
+    """
+    emails = _emails(block, column)
+    keys = _lowered_keys(emails)
+    plain = list(map(bool, map(_PLAIN_ADDRESS.fullmatch, keys)))
+    listed = list(map(ids_by_address.__contains__, keys))
+    keep = list(map(gt, plain, listed))  # plain and not listed
+    positions = range(len(block))
+    unsubscribed: list[ReportRow] = [
+        (first_row + index, emails[index], UNSUBSCRIBED, ids_by_address[keys[index]])
+        for index in compress(positions, map(and_, plain, listed))
+    ]
+    kept, more_unsubscribed, invalid = _judge_in_full(
+        compress(positions, map(not_, plain)), emails, ids_by_address, first_row
+    )
+    for index in kept:
+        keep[index] = True
+    unsubscribed = sorted(unsubscribed + more_unsubscribed)
+    return keep, unsubscribed, invalid
+
+
+def _judge_in_full(
+    indices: Iterable[int], emails: list[str], ids_by_address: Mapping[str, int], first_row: int
+) -> tuple[list[int], list[ReportRow], list[ReportRow]]:
+    """The rows at ``indices`` through the full normalisation: those to keep, and the report rows of the others."""
+    kept: list[int] = []
+    unsubscribed: list[ReportRow] = []
+    invalid: list[ReportRow] = []
+    for index in indices:
+        try:
+            unsubscribe_id = ids_by_address.get(_normalize_in_full(emails[index]))
+        except InvalidEmailError:
+            invalid.append((first_row + index, emails[index], INVALID_EMAIL, ""))
+            continue
+        if unsubscribe_id is None:
+            kept.append(index)
+        else:
+            unsubscribed.append((first_row + index, emails[index], UNSUBSCRIBED, unsubscribe_id))
+    return kept, unsubscribed, invalid
+
+
+def _lowered_keys(emails: list[str]) -> list[str]:
+    """``email.strip().lower()`` of each; one ``lower()`` call for the block unless a field holds a line break.
+
+    Lower-casing the joined text gives each address what its own ``lower()`` would: the one rule
+    that looks at neighbours (a final sigma) stops at the ``"\\n"``, which has no case.
+    """
+    keys = "\n".join(emails).lower().split("\n")
+    if len(keys) != len(emails):
+        keys = list(map(str.lower, emails))
+    return list(map(str.strip, keys))
+
+
+def _emails(block: list[list[str]], column: int) -> list[str]:
+    """The address field of each row; ``""`` for a row too short to have one."""
+    if min(map(len, block)) > column:
+        return list(map(itemgetter(column), block))
+    return [row[column] if len(row) > column else "" for row in block]

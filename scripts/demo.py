@@ -1,63 +1,143 @@
-"""`make demo`: the MailPartner hook end to end against the built-in sandbox.
+"""`make demo`: the daily suppression job, end to end, through Airflow, against the built-in sandbox.
 
-Starts a sandbox seeded with a few thousand unsubscribes, points the ``mailpartner_default``
-connection at it (unless AIRFLOW_CONN_MAILPARTNER_DEFAULT is already set: then the real account
-it names is used), fetches the list in both formats, reads the credits, and stops the sandbox
-whatever happens.
+Starts a sandbox seeded with a few thousand unsubscribes, writes a contact file of tens of
+thousands of rows in which some listed addresses reappear in other cases and with white space
+around them, and runs ``example_mailpartner_suppress_file`` with ``dag.test()`` on a local
+AIRFLOW_HOME with SQLite (``.demo/``). Ends with a summary read from the files the DAG wrote, and
+stops the sandbox whatever happens. With AIRFLOW_CONN_MAILPARTNER_DEFAULT set in the environment,
+that connection (your real account) is used instead of the sandbox, with synthetic contacts.
 """
 
 from __future__ import annotations
 
+import csv
 import os
+import random
+import shutil
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from datetime import datetime, timezone
 from pathlib import Path
 
-DEMO_ENTRIES = 5000
+DEMO_UNSUBSCRIBES = 3000
+DEMO_CONTACTS = 30_000
+PLANTED_SHARE = 2  # every second listed address reappears among the contacts, in another form
+DAG_ID = "example_mailpartner_suppress_file"
 CONN_ENV = "AIRFLOW_CONN_MAILPARTNER_DEFAULT"
+PROJECT = Path(__file__).resolve().parent.parent
+DEMO = PROJECT / ".demo"
+
+# Runs in a child process, so Airflow's own logging goes to a file and the summary stays readable.
+RUN_DAG = """
+import sys
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.timezone import parse
+
+bag = DagBag(dag_folder=sys.argv[1])
+if bag.import_errors:
+    sys.exit(f"the DAG file did not import: {bag.import_errors}")
+run = bag.get_dag(sys.argv[2]).test(logical_date=parse(sys.argv[3]))
+print(f"DAG_RUN_STATE={run.state}")
+sys.exit(0 if str(run.state) == "success" else 1)
+"""
 
 
 def main() -> int:
-    home = Path(__file__).resolve().parent.parent / ".demo" / "airflow-home"
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("AIRFLOW_HOME", str(home))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    started = time.monotonic()
+    data, home = DEMO / "data", DEMO / "airflow-home"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    dags = home / "dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT / "example_dags" / f"{DAG_ID}.py", dags / f"{DAG_ID}.py")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "MAILPARTNER_EXAMPLE_ROOT": f"file://{data}",
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    log = DEMO / "airflow.log"
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
-    from airflow_provider_mailpartner.exceptions import MailPartnerError
-    from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
     from airflow_provider_mailpartner.testing import MailPartnerSandbox
 
-    with ExitStack() as stack:
+    with ExitStack() as stack, log.open("w") as log_file:
         if os.environ.get(CONN_ENV):
-            print(f"Using the connection in {CONN_ENV} (not the sandbox).")
+            print(f"Using the connection in {CONN_ENV} (not the sandbox), with synthetic contacts.")
+            planted = write_contacts(data / "contacts.csv", listed=[], planted=[])
         else:
             sandbox = stack.enter_context(MailPartnerSandbox())
-            sandbox.backend.generate(DEMO_ENTRIES, seed=2026)
-            os.environ.update(sandbox.airflow_env("mailpartner_default"))
-            print(f"Sandbox listening on {sandbox.url} with {DEMO_ENTRIES} unsubscribes.")
+            sandbox.backend.generate(DEMO_UNSUBSCRIBES, seed=2026)
+            env.update(sandbox.airflow_env("mailpartner_default"))
+            listed = [entry["email"] for entry in sandbox.backend.entries()]
+            planted = write_contacts(data / "contacts.csv", listed=listed, planted=listed[::PLANTED_SHARE])
+            print(f"Sandbox on {sandbox.url} with {len(listed)} unsubscribes.")
+        print(f"Contact file: {DEMO_CONTACTS} rows, {planted} of them listed addresses in another case or spacing.")
+        print(f"Preparing Airflow's metadata DB (SQLite in {home.relative_to(PROJECT)}) ...")
+        subprocess.run([airflow, "db", "migrate"], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=True)
+        print(f"Running {DAG_ID} for {day} through Airflow (its log: {log.relative_to(PROJECT)}) ...")
+        dag_file = str(dags / f"{DAG_ID}.py")
+        run = subprocess.run(
+            [sys.executable, "-c", RUN_DAG, dag_file, DAG_ID, day], env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    return summarize(data, day, succeeded=run.returncode == 0, planted=planted, seconds=time.monotonic() - started)
 
-        hook = MailPartnerHook(mailpartner_conn_id="mailpartner_default")
-        try:
-            started = time.monotonic()
-            entries = hook.get_unsubscribes()
-            json_seconds = time.monotonic() - started
-            started = time.monotonic()
-            same_in_xml = hook.get_unsubscribes(response_format="xml") == entries
-            xml_seconds = time.monotonic() - started
-            credits = hook.get_credits()
-        except MailPartnerError as error:
-            print(f"FAILED: {error}", file=sys.stderr)
-            return 1
 
-    newest = max(entries, key=lambda entry: entry.created_at, default=None)
+def write_contacts(path: Path, *, listed: list[str], planted: list[str]) -> int:
+    """A realistic contact CSV: people who are not ``listed``, and each of ``planted`` in a disguised form."""
+    from airflow_provider_mailpartner.testing.fake_data import generate_entries
+
+    rng = random.Random(2026)
+    strangers, _ = generate_entries(DEMO_CONTACTS - len(planted), seed=7, taken={email.lower() for email in listed})
+    emails = strangers + [disguise(email, rng) for email in planted]
+    rng.shuffle(emails)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("contact_id", "first_name", "email", "city", "opted_in"))
+        cities = ("Paris", "Lyon", "Marseille", "Lille", "Nantes", "Bordeaux")
+        for number, email in enumerate(emails, 1):
+            first_name = email.strip().split("@")[0].split(".")[0].title()
+            writer.writerow((f"C{number:06d}", first_name, email, rng.choice(cities), "2024"))
+    return len(planted)
+
+
+def disguise(email: str, rng: random.Random) -> str:
+    """The same address as a person or a CRM might have typed it: other case, stray white space."""
+    cased = "".join(char.upper() if rng.random() < 0.3 else char for char in email)
+    return rng.choice(("", " ", "\t")) + cased + rng.choice(("", " ", "  "))
+
+
+def summarize(data: Path, day: str, *, succeeded: bool, planted: int, seconds: float) -> int:
+    run_folder, published = data / day, data / "published" / "contacts.clean.csv"
+    if not succeeded or not published.exists():
+        print(f"\nFAILED: the DAG run did not succeed; see {DEMO.relative_to(PROJECT)}/airflow.log", file=sys.stderr)
+        return 1
+    fetched = sum(1 for _ in (run_folder / "unsubscribes.jsonl").open())
+    with (data / "contacts.csv").open(newline="") as handle:
+        contacts_in = sum(1 for _ in csv.reader(handle)) - 1
+    with (run_folder / "contacts.suppressed.csv").open(newline="") as handle:
+        reasons = [row["reason"] for row in csv.DictReader(handle)]
+    with published.open(newline="") as handle:
+        contacts_out = sum(1 for _ in csv.reader(handle)) - 1
+    unsubscribed = reasons.count("unsubscribed")
     print()
-    print(f"Unsubscribes fetched : {len(entries)} (JSON in {json_seconds:.2f} s; XML in {xml_seconds:.2f} s)")
-    print(f"JSON and XML agree   : {'yes' if same_in_xml else 'NO'}")
-    if newest is not None:
-        print(f"Newest unsubscribe   : id {newest.id} at {newest.created_at.isoformat()}")
-    print(f"Credits              : {credits.credit_mail} mails, balance {credits.balance} {credits.currency}")
-    return 0 if same_in_xml else 1
+    print(f"DAG run               : success ({DAG_ID}, {day})")
+    print(f"Unsubscribes fetched  : {fetched}")
+    print(f"Contacts in           : {contacts_in}")
+    print(f"Contacts suppressed   : {unsubscribed} unsubscribed, {reasons.count('invalid_email')} invalid address")
+    print(f"Contacts out          : {contacts_out}")
+    print(f"Clean list published  : {published.relative_to(PROJECT)}")
+    print(f"Removed rows, and why : {(run_folder / 'contacts.suppressed.csv').relative_to(PROJECT)}")
+    print(f"Took                  : {seconds:.1f} s")
+    counts_add_up = contacts_in == contacts_out + len(reasons)
+    if planted:  # against the sandbox, where the answer is known
+        print(f"Check                 : {planted} listed addresses hidden among the contacts, {unsubscribed} removed")
+        return 0 if counts_add_up and unsubscribed == planted else 1
+    return 0 if counts_add_up else 1
 
 
 if __name__ == "__main__":

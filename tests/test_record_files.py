@@ -48,3 +48,11 @@ def test_malformed_record_files_are_refused_with_the_reason(tmp_path, name, cont
     (tmp_path / name).write_bytes(content)
     with pytest.raises(RecordFileError, match=problem):
         list(read_records(ObjectStoragePath(f"file://{tmp_path}/{name}")))
+
+
+def test_a_folder_at_the_target_path_is_refused_and_left_as_it_was(tmp_path):
+    (tmp_path / "list.jsonl").mkdir()
+    (tmp_path / "list.jsonl" / "keep.txt").write_text("mine")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        write_records(iter(RECORDS), ObjectStoragePath(f"file://{tmp_path}/list.jsonl"), "jsonl")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.txt", "list.jsonl"]

@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo
 from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_mailpartner.exceptions import MailPartnerError
-from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat
+from airflow_provider_mailpartner.record_files import (
+    OUTPUT_FORMATS,
+    Manifest,
+    OutputFormat,
+    staging_path,
+    storage_path,
+    write_records,
+)
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
 from airflow_provider_mailpartner.request_pacing import API_REQUESTS_PER_MINUTE
 
@@ -51,7 +58,8 @@ class UnsubscribeListOperator(BaseOperator):
     :param mailpartner_conn_id: the ``mailpartner`` connection holding the API key.
     :param output_path: where to write, e.g. ``file:///data/mailpartner/{{ ds }}/unsubscribes.jsonl``
         or ``s3://aws_conn@bucket/key`` (templated). A path without a template is declared as an
-        :class:`~airflow.sdk.Asset` outlet, so downstream DAGs can be scheduled on it.
+        :class:`~airflow.sdk.Asset` outlet, so downstream DAGs can be scheduled on it; each asset
+        event carries the manifest in its ``extra``, so the consumer can check the file it reads.
     :param output_format: ``jsonl`` (default), ``csv`` (header ``id,email,created_at``) or ``json``.
     :param response_format: ``json`` or ``xml``; overrides the connection's.
     :param created_since: keep only entries created at or after this moment: an ISO 8601 string
@@ -110,6 +118,7 @@ class UnsubscribeListOperator(BaseOperator):
         else:
             result = self._to_storage(kept, self.output_path)
             count, where = result["count"], result["path"]
+            self._describe_asset_event(context, result)
         self.log.info(
             "%d unsubscribes fetched from MailPartner, %d kept%s, written to %s in %.2f s",
             count if fetched is None else fetched.count,
@@ -133,14 +142,22 @@ class UnsubscribeListOperator(BaseOperator):
         return records
 
     def _to_storage(self, entries: Iterable[UnsubscribeRecord], output_path: str | ObjectStoragePath) -> Manifest:
-        from airflow_provider_mailpartner.record_files import staging_path, write_records
-
-        path = _storage_path(output_path)
+        path = storage_path(output_path)
         self._staging = staging_path(path)
         try:
             return write_records(entries, path, self.output_format, self._staging)
         finally:
             self._staging = None
+
+    def _describe_asset_event(self, context: Context, manifest: Manifest) -> None:
+        """Put the manifest on the asset event, so a consumer can check the file it is handed."""
+        uri = _asset_uri(str(self.output_path))
+        outlet_events = context.get("outlet_events")
+        for outlet in self.outlets:
+            if outlet_events is not None and isinstance(outlet, Asset) and outlet.uri == uri:
+                outlet_events[outlet].extra.update(
+                    path=manifest["path"], format=manifest["format"], count=manifest["count"], sha256=manifest["sha256"]
+                )
 
     def on_kill(self) -> None:
         """Airflow stops the task (SIGTERM): remove the staging file, so nothing half-written stays."""
@@ -256,7 +273,7 @@ class AddUnsubscribesOperator(BaseOperator):
         if self.input_path is None:
             yield from _address_values(self.emails)
             return
-        text = _storage_path(self.input_path).read_text(encoding="utf-8-sig")
+        text = storage_path(self.input_path).read_text(encoding="utf-8-sig")
         found = False
         for address in _addresses_in(text):
             found = found or bool(address.strip())
@@ -364,12 +381,6 @@ def _moment(value: str | datetime | None, zone: ZoneInfo) -> datetime | None:
         except ValueError:
             raise ValueError(f"created_since must be an ISO 8601 date or datetime, not {value!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-
-
-def _storage_path(path: str | ObjectStoragePath) -> ObjectStoragePath:
-    from airflow.sdk import ObjectStoragePath
-
-    return path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(path)
 
 
 def _asset_uri(path: str) -> str:

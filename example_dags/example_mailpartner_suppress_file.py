@@ -1,0 +1,84 @@
+"""Daily: remove everyone on MailPartner's unsubscribe list from a contact file, and publish the clean file.
+
+Shows the main job of this provider, failing closed at every step:
+
+1. ``fetch_unsubscribes`` writes the whole list to ``<root>/<ds>/unsubscribes.jsonl`` (atomically,
+   with a SHA-256 manifest as XCom).
+2. ``suppress_contacts`` checks that file against its manifest, then streams ``<root>/contacts.csv``
+   (a CSV with an ``email`` column; every other column passes through) into
+   ``<root>/<ds>/contacts.clean.csv`` and a report of the removed rows,
+   ``<root>/<ds>/contacts.suppressed.csv``.
+3. ``publish_clean_list`` puts the clean file at ``<root>/published/contacts.clean.csv``, the one
+   path your sending tool reads, by a staged copy and a move: readers see the old file or the new
+   one, never a mix.
+
+If the list cannot be fetched or trusted, or the suppression fails, the later tasks do not run:
+the previously published clean list stays as it was and no new one appears.
+
+``<root>`` is the environment variable ``MAILPARTNER_EXAMPLE_ROOT`` (an object-storage URL, e.g.
+``s3://aws_conn@bucket/mailpartner`` with the Amazon provider; default
+``file:///tmp/mailpartner-example``). MailPartner is reached through the ``mailpartner_default``
+connection. To run it offline against the built-in sandbox::
+
+    mailpartner-sandbox --seed 5000 &     # prints the AIRFLOW_CONN_MAILPARTNER_DEFAULT to export
+    export AIRFLOW__CORE__DAGS_FOLDER=$PWD/example_dags   # dag.test() runs DAGs from the DAGs folder
+    airflow db migrate
+    python example_dags/example_mailpartner_suppress_file.py
+
+(``make demo`` does all of this, with a generated contact file, and prints a summary.)
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOperator
+
+ROOT = os.environ.get("MAILPARTNER_EXAMPLE_ROOT", "file:///tmp/mailpartner-example").rstrip("/")
+CONTACTS = f"{ROOT}/contacts.csv"
+RUN_FOLDER = f"{ROOT}/{{{{ ds }}}}"
+PUBLISHED = f"{ROOT}/published/contacts.clean.csv"
+
+with DAG(
+    dag_id="example_mailpartner_suppress_file",
+    description="Fetch MailPartner's unsubscribe list, suppress it from a contact CSV, publish the clean CSV.",
+    schedule="@daily",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["mailpartner", "example"],
+    doc_md=__doc__,
+) as dag:
+    fetch = UnsubscribeListOperator(task_id="fetch_unsubscribes", output_path=f"{RUN_FOLDER}/unsubscribes.jsonl")
+
+    @task
+    def suppress_contacts(manifest: dict[str, object], clean_path: str, report_path: str) -> dict[str, object]:
+        """Every contact whose address is on the list (in any case or Unicode form) goes to the report."""
+        from airflow_provider_mailpartner.suppression import SuppressionSet, suppress_csv
+
+        suppression = SuppressionSet.from_manifest(manifest)  # refuses a file that is not what was fetched
+        return suppress_csv(CONTACTS, suppression, clean_path, report_path).as_dict()
+
+    @task
+    def publish_clean_list(summary: dict[str, object]) -> dict[str, object]:
+        """Copy the day's clean file to the published path: staged beside it, then moved into place."""
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_mailpartner.record_files import staged
+
+        with staged(ObjectStoragePath(PUBLISHED)) as staging:
+            ObjectStoragePath(str(summary["clean_path"])).copy(staging)
+        return {"path": PUBLISHED, "rows": summary["rows_out"], "from": summary["clean_path"]}
+
+    summary = suppress_contacts(
+        fetch.output,
+        clean_path=f"{RUN_FOLDER}/contacts.clean.csv",
+        report_path=f"{RUN_FOLDER}/contacts.suppressed.csv",
+    )
+    publish_clean_list(summary)
+
+
+if __name__ == "__main__":
+    dag.test()
