@@ -76,7 +76,8 @@ def main() -> int:
             listed = [entry["email"] for entry in sandbox.backend.entries()]
             planted = write_contacts(data / "contacts.csv", listed=listed, planted=listed[::PLANTED_SHARE])
             print(f"Sandbox on {sandbox.url} with {len(listed)} unsubscribes.")
-        print(f"Contact file: {DEMO_CONTACTS} rows, {planted} of them listed addresses in another case or spacing.")
+        hidden = f", {planted} of them listed addresses in another case or spacing" if planted else ""
+        print(f"Contact file: {DEMO_CONTACTS} rows{hidden}.")
         print(f"Preparing Airflow's metadata DB (SQLite in {home.relative_to(PROJECT)}) ...")
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=True)
         print(f"Running {DAG_ID} for {day} through Airflow (its log: {log.relative_to(PROJECT)}) ...")
