@@ -33,6 +33,7 @@ from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
 from airflow_provider_mailpartner.request_pacing import API_REQUESTS_PER_MINUTE
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
@@ -164,6 +165,20 @@ class UnsubscribeListOperator(BaseOperator):
         staging, self._staging = self._staging, None
         if staging is not None and staging.exists():
             staging.unlink()
+
+    def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage[Any, Any]:
+        """Lineage for the OpenLineage provider: MailPartner's unsubscribe list in, the written file out.
+
+        Called by the provider's listener when the task ends (never at DAG-parse time), with the
+        templates rendered. The list is ``mailpartner://<host>`` / ``unsubscribe/list``; the file has
+        the name the provider gives the same path as an asset. In XCom mode there is no output.
+        """
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_provider_mailpartner.lineage import storage_dataset, unsubscribe_list_datasets
+
+        outputs = [] if self.output_path is None else [storage_dataset(storage_path(self.output_path), records=True)]
+        return OperatorLineage(inputs=unsubscribe_list_datasets(self.mailpartner_conn_id), outputs=outputs)
 
 
 class AddResult(TypedDict):
@@ -305,6 +320,15 @@ class AddUnsubscribesOperator(BaseOperator):
         if fatal:
             raise fatal[0]
         return outcomes
+
+    def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage[Any, Any]:
+        """Lineage for the OpenLineage provider: the input file (if any) in, MailPartner's unsubscribe list out."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_provider_mailpartner.lineage import storage_dataset, unsubscribe_list_datasets
+
+        inputs = [] if self.input_path is None else [storage_dataset(storage_path(self.input_path), records=False)]
+        return OperatorLineage(inputs=inputs, outputs=unsubscribe_list_datasets(self.mailpartner_conn_id))
 
 
 def _unique_addresses(candidates: Iterable[object]) -> tuple[list[str], list[str]]:
