@@ -8,12 +8,16 @@ error that names the connection and the field instead of a stack trace from insi
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import idna
 
 from airflow_provider_mailpartner.exceptions import MailPartnerConfigError
 
@@ -28,6 +32,10 @@ MAX_TIMEOUT = 300.0
 MAX_RETRIES = 20
 MAX_RETRY_BACKOFF = 60.0
 RESPONSE_FORMATS = ("json", "xml")
+EXTRA_EXAMPLE = '{"response_format": "xml", "timeout": 30}'
+_HOST_LABEL = re.compile(r"[a-z0-9_-]{1,63}", re.IGNORECASE)
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+_MISTYPED_SCHEME = re.compile(r"https?[:/]", re.IGNORECASE)  # "http//x", "https:/x", "http:x"
 
 ResponseFormat = Literal["json", "xml"]
 _Fail = Callable[[str], MailPartnerConfigError]
@@ -70,6 +78,27 @@ class ConnectionSettings:
     timezone: ZoneInfo
 
 
+def parse_extra(conn_id: str, raw: str | None) -> dict[str, object]:
+    """The connection's extra (its raw text), which must be a JSON object or empty.
+
+    Not Airflow's ``extra_dejson``: that logs invalid JSON and returns ``{}``, dropping every
+    setting of the extra without a word (a time zone, a format), so the connection would work wrongly.
+    """
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        extra = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise _config_error(
+            conn_id, f"extra is not valid JSON ({where}); write a JSON object such as {EXTRA_EXAMPLE}"
+        ) from None
+    if not isinstance(extra, dict):
+        kind = _JSON_KINDS.get(type(extra), "null")
+        raise _config_error(conn_id, f"extra must be a JSON object such as {EXTRA_EXAMPLE}, not {kind}")
+    return extra
+
+
 def resolve_settings(
     *,
     conn_id: str,
@@ -89,7 +118,7 @@ def resolve_settings(
         return default if stored in (None, "") else stored
 
     def fail(what: str) -> MailPartnerConfigError:
-        return MailPartnerConfigError(f"Connection {conn_id!r}: {what}", conn_id=conn_id)
+        return _config_error(conn_id, what)
 
     unknown = sorted(set(extra) - KNOWN_EXTRA_KEYS)
     if unknown:
@@ -139,19 +168,28 @@ def _base_url(
     allow_insecure: bool,
     fail: _Fail,
 ) -> str:
-    raw = (host or "").strip() or DEFAULT_BASE_URL
-    if "://" not in raw:
-        raw = f"https://{raw}"
+    given = (host or "").strip() or DEFAULT_BASE_URL
+    if not given.isprintable() or any(char.isspace() for char in given):
+        # urlsplit would silently drop a tab or a line break, and send the key to another host.
+        raise fail(f"host {given!r} must be a URL without white space or control characters")
+    raw = given if "://" in given else f"https://{given}"
+    if raw != given and _MISTYPED_SCHEME.match(given):
+        raise fail(f"host {given!r} has a mistyped scheme; write it as an http(s) URL such as {DEFAULT_BASE_URL}")
     try:
         parts = urlsplit(raw)
         hostname = parts.hostname
         explicit_port = parts.port
     except ValueError:
-        raise fail(f"host {raw!r} is not a valid URL") from None
+        raise fail(f"host {given!r} is not a valid URL; write an http(s) URL such as {DEFAULT_BASE_URL}") from None
     if parts.scheme not in ("http", "https") or not hostname:
-        raise fail(f"host {raw!r} must be an http(s) URL such as {DEFAULT_BASE_URL}")
+        raise fail(f"host {given!r} must be an http(s) URL such as {DEFAULT_BASE_URL}")
+    if not _is_host_name(hostname):
+        raise fail(f"host {given!r}: {hostname!r} is not a valid host name or IP address")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise fail("host must be a plain base URL: no user, query string or fragment")
+    for number in (explicit_port, port or None):  # a port of 0 in the port field means "none"
+        if number is not None and not 1 <= number <= 65535:
+            raise fail(f"port must be from 1 to 65535, not {number}")
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(hostname):
         raise fail(
             f"plain http to {hostname!r} would send the API key unencrypted in the URL; "
@@ -163,6 +201,25 @@ def _base_url(
     path = parts.path.rstrip("/")
     path = path.removesuffix("/v1")
     return f"{parts.scheme}://{netloc}{path}"
+
+
+def _is_host_name(hostname: str) -> bool:
+    """An IP address, or a DNS name as urllib3 would send it (IDNA for non-ASCII names)."""
+    try:
+        ipaddress.ip_address(hostname)
+        return True
+    except ValueError:
+        pass
+    try:
+        name = hostname if hostname.isascii() else idna.encode(hostname.lower(), strict=True, std3_rules=True).decode()
+    except idna.IDNAError:
+        return False
+    labels = name.removesuffix(".").split(".")
+    return len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
+def _config_error(conn_id: str, what: str) -> MailPartnerConfigError:
+    return MailPartnerConfigError(f"Connection {conn_id!r}: {what}", conn_id=conn_id)
 
 
 def _is_loopback(hostname: str) -> bool:

@@ -41,18 +41,23 @@ def item_event(name: str, value: object) -> Event:
 
 @dataclass(frozen=True)
 class Command:
-    """One API command: its path, method, and the order of its fields in positional XML."""
+    """One API command: its path, method, and the order of its fields in positional XML.
+
+    ``stream_field`` names the list streamed entry by entry; ``key_field``, the field of an entry
+    that no two entries of that list may share.
+    """
 
     path: str
     method: Literal["GET", "POST"]
     fields: Sequence[FieldSpec]
     stream_field: str | None = None
+    key_field: str | None = None
 
 
 ERROR_FIELDS: Sequence[FieldSpec] = ("success", "code", "message", "error")
 RECORD_FIELDS: Sequence[FieldSpec] = ("id", "email", "createdAt")
 
-LIST = Command("unsubscribe/list", "GET", ("success", "code", "nbData", "data"), stream_field="data")
+LIST = Command("unsubscribe/list", "GET", ("success", "code", "nbData", "data"), stream_field="data", key_field="id")
 ADD = Command("unsubscribe/add", "POST", ("success", "code", "stopId"))
 # The API page's header says POST, every official sample sends GET: GET is what works.
 DELETE = Command("unsubscribe/delete", "GET", ("success", "code"))

@@ -18,6 +18,7 @@ from airflow_provider_mailpartner.envelope import DocumentError, Event, data_eve
 MAX_VALUE_CHARS = 64 << 20  # one list entry is ~100 characters; no field of an answer is near this
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _WHITESPACE_CHARS = " \t\n\r"
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]+")  # what may still follow the part of a number already read
 
 
 def _refuse_constant(name: str) -> object:
@@ -107,11 +108,17 @@ class _Reader:
                 raise DocumentError(f"invalid JSON: {exc.msg}") from None
             except (ValueError, RecursionError, ArithmeticError) as exc:  # huge numbers, deep nesting
                 raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
-            # A number or literal that touches the end of the window may continue in the next chunk.
-            if end >= len(self.buffer) and self._grow():
+            if self._may_continue(value, end) and self._grow():
                 continue
             self.pos = end
             return value
+
+    def _may_continue(self, value: object, end: int) -> bool:
+        """Whether the next chunk may extend a value read up to ``end``: one that touches the end of the
+        window, or a number followed only by what could still be part of it ("1." with "5" to come)."""
+        if end >= len(self.buffer):
+            return True
+        return type(value) in (int, Decimal) and _NUMBER_TAIL.fullmatch(self.buffer, end) is not None
 
     def element_batch(self) -> list[object] | None:
         """The whole elements of an array (of objects) that the window holds, decoded in one C call.

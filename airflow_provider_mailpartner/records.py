@@ -14,9 +14,12 @@ from zoneinfo import ZoneInfo
 
 # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+_INTEGER_LIMIT = 10**18  # what 18 digits hold: a JSON integer gets the bound XML's text has
 _Item = TypeVar("_Item")
 _OFFSET_CACHE_DAYS = 4096
 _API_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+# JSON's "\ud800" escapes decode to lone surrogates: not text, and no file or log can hold them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class UnsubscribeRecord(TypedDict):
@@ -96,7 +99,7 @@ def _checked_entry(raw: object) -> tuple[int, str, str, datetime]:
     if type(raw) is not dict:
         raise RecordError(f"an entry is not an object: {_short(raw)}")
     entry_id = raw.get("id")
-    if type(entry_id) is not int:
+    if type(entry_id) is not int or entry_id >= _INTEGER_LIMIT:
         entry_id = parse_int(entry_id, "id")
     if entry_id < 1:
         raise RecordError(f"id is not a positive integer: {entry_id}")
@@ -105,6 +108,8 @@ def _checked_entry(raw: object) -> tuple[int, str, str, datetime]:
         raise RecordError(f"email is missing or empty: {_short(email)}")
     if "@" not in email:
         raise RecordError("email has no '@'")  # the text itself stays out of logs: it is personal data
+    if not email.isascii() and _SURROGATE.search(email):
+        raise RecordError("email holds a lone surrogate (a \\ud800-\\udfff escape): it is not text")
     created = raw.get("createdAt")
     if type(created) is str and _API_DATE.fullmatch(created):  # the common case, without a call
         try:
@@ -116,9 +121,9 @@ def _checked_entry(raw: object) -> tuple[int, str, str, datetime]:
 
 
 def strict_int(value: object) -> int | None:
-    """The one reading of an integer field: a JSON integer, or ASCII digits (XML carries text)."""
+    """The one reading of an integer field: a JSON integer, or ASCII digits (XML carries text), of at most 18 digits."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return value if -_INTEGER_LIMIT < value < _INTEGER_LIMIT else None
     if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
     return None
@@ -127,7 +132,7 @@ def strict_int(value: object) -> int | None:
 def parse_int(value: object, name: str) -> int:
     number = strict_int(value)
     if number is None:
-        raise RecordError(f"{name} is not an integer: {_short(value)}")
+        raise RecordError(f"{name} is not an integer of at most 18 digits: {_short(value)}")
     return number
 
 
@@ -163,7 +168,7 @@ class RecordParser:
             entry_id, email, text = raw.get("id"), raw.get("email"), raw.get("createdAt")
             if (
                 type(entry_id) is int
-                and entry_id > 0
+                and 0 < entry_id < _INTEGER_LIMIT
                 and type(email) is str
                 and type(text) is str
                 and _API_DATE.fullmatch(text)
@@ -173,7 +178,7 @@ class RecordParser:
             ):
                 suffix = self._suffixes.get(text[:10], "")
                 email = email.strip()
-                if suffix and email and "@" in email:
+                if suffix and "@" in email and (email.isascii() or not _SURROGATE.search(email)):
                     return {"id": entry_id, "email": email, "created_at": f"{text[:10]}T{text[11:]}{suffix}"}
         entry_id, email, text, naive = _checked_entry(raw)
         return {"id": entry_id, "email": email, "created_at": self.isoformat(text, naive)}

@@ -93,8 +93,13 @@ def _normalize_in_full(text: str) -> str:
         raise InvalidEmailError("white space or control characters inside the address")
     if not _SPECIALS.isdisjoint(address):  # "mailto:x@y.fr", "Dupont;x@y.fr", "<x@y.fr>"
         raise InvalidEmailError('a character e-mail reserves for syntax (<>()[],;:"\\) in the address')
-    key = f"{local.casefold()}@{_ascii_domain(domain)}"
-    if len(local) > MAX_LOCAL_PART or len(key) > MAX_ADDRESS:
+    # Canonical caseless form (Unicode's NFD, case fold, then NFC): case folding can leave marks in
+    # another order than NFC's ("ǰ̣" and "J̣̌" fold to different orders of the same two marks).
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", local).casefold())
+    key = f"{folded}@{_ascii_domain(domain)}"
+    # The limits (in UTF-8 octets, as SMTP counts) apply to the key, so that every key is a key:
+    # "ß" folds to "ss", and a local part that only fits before folding would not fit after.
+    if len(folded.encode()) > MAX_LOCAL_PART or len(key.encode()) > MAX_ADDRESS:
         raise InvalidEmailError("the address is longer than e-mail allows")
     return key
 
@@ -102,7 +107,8 @@ def _normalize_in_full(text: str) -> str:
 @functools.lru_cache(maxsize=4096)  # a contact list has few distinct domains, and IDNA is the slow part
 def _ascii_domain(domain: str) -> str:
     try:
-        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")  # "x.fr." is "x.fr"
+        # "x.fr." is "x.fr"; so is "x.fr\u3002", whose ideographic full stop IDNA maps to a dot.
+        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii").rstrip(".")
     except (idna.IDNAError, UnicodeError, ValueError):
         raise InvalidEmailError("the domain is not a valid host name") from None
     if "." not in ascii_domain:

@@ -10,11 +10,13 @@ and its ``request`` both carry the full URL).
 from __future__ import annotations
 
 import logging
+import operator
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import compress, islice
 from typing import IO, NoReturn, TypeVar, cast
 
 import requests
@@ -118,10 +120,26 @@ class MailPartnerClient:
         return f"{type(self).__name__}(conn_id={self.settings.conn_id!r}, base_url={self.settings.base_url!r})"
 
     def call(
-        self, command: Command, response_format: ResponseFormat, values: dict[str, str] | None = None
-    ) -> dict[str, object]:
-        """Send a small command and return its trusted top-level fields."""
-        return self._with_retries(command, response_format, values or {}, self._read_small, SMALL_ANSWER_LIMIT)
+        self,
+        command: Command,
+        response_format: ResponseFormat,
+        convert: Callable[[dict[str, object]], T],
+        values: dict[str, str] | None = None,
+    ) -> T:
+        """Send a small command and return what ``convert`` makes of its trusted top-level fields.
+
+        ``convert`` raises :class:`RecordError` for a field it cannot trust: the answer is then
+        reported like any untrustworthy one, with its HTTP status and the start of its body.
+        """
+
+        def read(command: Command, response_format: ResponseFormat, answer: Answer) -> T:
+            fields = self._read_small(command, response_format, answer)
+            try:
+                return convert(fields)
+            except RecordError as exc:
+                raise self._response_error(answer, str(exc)) from None
+
+        return self._with_retries(command, response_format, values or {}, read, SMALL_ANSWER_LIMIT)
 
     def _read_small(self, command: Command, response_format: ResponseFormat, answer: Answer) -> dict[str, object]:
         body = answer.head(SMALL_ANSWER_LIMIT)
@@ -136,7 +154,8 @@ class MailPartnerClient:
         """Fetch a list command and yield an iterator over its entries, each passed through ``convert``.
 
         The whole body is downloaded (with retries) before the first entry is handed out, so a
-        retry can never repeat entries; ``nbData`` is checked when the iterator is exhausted.
+        retry can never repeat entries; ``nbData``, and that no two entries share the command's
+        ``key_field``, are checked when the iterator is exhausted.
         ``convert`` raises :class:`RecordError` for an entry it cannot trust.
         """
         header, answer = self._with_retries(command, response_format, {}, self._read_header, LIST_ANSWER_LIMIT)
@@ -172,13 +191,15 @@ class MailPartnerClient:
         header: dict[str, object],
         convert: Callable[[object], T],
     ) -> Iterator[T]:
-        """Each entry, converted; at the end, the count checked against ``nbData``.
+        """Each entry, converted; at the end, the count checked against ``nbData`` and the keys for repeats.
 
         The document must be exactly one envelope with one list: a missing, null or repeated
         ``data``, or a field given twice (a second ``success`` after the data, say), would
         otherwise read as a short list, which for a suppression job means "nobody unsubscribed".
         """
         count = 0
+        key_field = command.key_field
+        last_key, rising = 0, True  # keys are positive; while they rise, none can repeat
         seen: set[str] = set()
         started = time.monotonic()
         try:
@@ -190,6 +211,15 @@ class MailPartnerClient:
                     except RecordError as exc:
                         number = count + _position_refused(batch, convert)
                         raise self._response_error(answer, f"entry {number}: {exc}") from None
+                    if key_field and rising:
+                        if kind == "item":  # XML: an event per entry, so the cheapest check
+                            key = int(value[key_field])  # type: ignore[index]  # (convert accepted it)
+                            rising = key > last_key
+                        else:
+                            keys = _keys(batch, key_field)
+                            rising = keys[0] > last_key and all(map(operator.lt, keys, islice(keys, 1, None)))
+                            key = keys[-1]
+                        last_key = key
                     count += len(batch)
                 elif kind == "field" and name == command.stream_field:
                     raise self._response_error(answer, f"{name!r} is not a list: {self._shown(value)}")
@@ -204,6 +234,19 @@ class MailPartnerClient:
         if count != header["nbData"]:
             raise self._response_error(
                 answer, f"nbData says {header['nbData']} entries but the answer holds {count}: truncated or corrupt"
+            )
+        # Keys that rose all along (the sandbox's id order) cannot repeat, and cost no memory to check;
+        # the API does not document its order: in any other, the keys are read again from the spool.
+        repeated = None
+        if not rising and key_field:
+            repeated = _repeated_key(_events(answer, command, response_format), key_field)
+        if repeated is not None:
+            # An id is the handle delete takes and the key a mirror table upserts on: with one id
+            # given twice, one of its entries would be lost downstream.
+            key, times = repeated
+            raise self._response_error(
+                answer,
+                f"{key_field} {key} is given {times} times (entries must have distinct {key_field}s)",
             )
         log.info(
             "Read %d entries from MailPartner's %s answer (connection %r) in %.2f s",
@@ -511,6 +554,22 @@ def _looks_like_html(answer: Answer) -> bool:
         return True
     start = answer.head(64).lstrip().lower()
     return start.startswith((b"<!doctype html", b"<html"))
+
+
+def _keys(batch: list[object], field: str) -> list[int]:
+    """The keys of entries that ``convert`` accepted (each an int or ASCII digits), read by int() in C."""
+    return list(map(int, map(operator.itemgetter(field), cast("list[dict[str, int | str]]", batch))))
+
+
+def _repeated_key(events: Iterator[Event], field: str) -> tuple[int, int] | None:
+    """A key the list gives more than once, and how many times; None when every key is distinct."""
+    keys: list[int] = []
+    for kind, _, value in events:
+        if kind == "item" or kind == "items":
+            keys.extend(_keys(value if kind == "items" else [value], field))  # type: ignore[arg-type]
+    keys.sort()
+    repeated = next(compress(keys, map(operator.eq, keys, islice(keys, 1, None))), None)
+    return None if repeated is None else (repeated, keys.count(repeated))
 
 
 def _position_refused(batch: list[object], convert: Callable[[object], object]) -> int:

@@ -13,6 +13,7 @@ DOCTYPE, hence no entity of any kind, internal or external):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, NoReturn
 from xml.parsers import expat
@@ -34,6 +35,9 @@ from airflow_provider_mailpartner.envelope import (
 
 ENTRY = "entry"
 MAX_DEPTH = 8  # the deepest real answer (a list entry's field) is at depth 4
+# A small answer (an envelope, credits, an error with its list) has a few dozen elements. xmltodict
+# keeps every open one alive, so a megabyte of nesting costs it seconds of garbage collection.
+MAX_SMALL_ELEMENTS = 2000
 RECORD_NAMES = tuple(spec_name(spec) for spec in RECORD_FIELDS)
 PositionalValue = str | list["PositionalValue"]
 
@@ -55,17 +59,30 @@ def hardened_parser(*args: Any, **kwargs: Any) -> expat.XMLParserType:
 _HARDENED_EXPAT = SimpleNamespace(ParserCreate=hardened_parser, ExpatError=expat.ExpatError)
 
 
-def xml_fields(body: bytes, fields: Sequence[FieldSpec]) -> dict[str, object]:
-    """Read a small positional answer whole and name its fields (error form included)."""
+@contextmanager
+def _parse_errors() -> Iterator[None]:
+    """Whatever stops expat, as a DocumentError: the document, its nesting, or its declared encoding."""
     try:
-        tree = xmltodict.parse(body, expat=_HARDENED_EXPAT, force_list=(ENTRY,), disable_entities=True)
-        if not isinstance(tree, dict) or len(tree) != 1:
-            raise DocumentError("invalid XML: no single root element")
-        values = _positional(next(iter(tree.values())))
+        yield
+    except DocumentError:
+        raise
     except expat.ExpatError as exc:
         raise DocumentError(f"invalid XML: {expat.ErrorString(exc.code)} at line {exc.lineno}") from None
     except RecursionError:
         raise DocumentError("invalid XML: nested too deeply") from None
+    except (LookupError, ValueError):  # encoding="TTF-8" (unknown), or a multi-byte one expat cannot use
+        raise DocumentError("invalid XML: the encoding its declaration names cannot be read") from None
+
+
+def xml_fields(body: bytes, fields: Sequence[FieldSpec]) -> dict[str, object]:
+    """Read a small positional answer whole and name its fields (error form included)."""
+    if body.count(b"<") > MAX_SMALL_ELEMENTS:  # counted in C: a millisecond for a megabyte
+        raise DocumentError(f"invalid XML: more than {MAX_SMALL_ELEMENTS} elements, far beyond a small answer")
+    with _parse_errors():
+        tree = xmltodict.parse(body, expat=_HARDENED_EXPAT, force_list=(ENTRY,), disable_entities=True)
+        if not isinstance(tree, dict) or len(tree) != 1:
+            raise DocumentError("invalid XML: no single root element")
+        values = _positional(next(iter(tree.values())))
     if not isinstance(values, list):
         raise DocumentError("the XML answer's root holds no <entry> children")
     specs = fields if _first_is_true(values) else ERROR_FIELDS
@@ -218,14 +235,10 @@ def xml_events(
     parser = hardened_parser()
     parser.buffer_text = True
     builder = _EventBuilder(parser, fields, stream_field)
-    try:
+    with _parse_errors():
         for chunk in chunks:
             parser.Parse(chunk, False)
             yield from builder.events
             builder.events.clear()
         parser.Parse(b"", True)
-    except expat.ExpatError as exc:
-        raise DocumentError(f"invalid XML: {expat.ErrorString(exc.code)} at line {exc.lineno}") from None
-    except RecursionError:
-        raise DocumentError("invalid XML: nested too deeply") from None
     yield from builder.events

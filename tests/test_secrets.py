@@ -10,37 +10,15 @@ import threading
 import traceback
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 
 from airflow_provider_mailpartner.exceptions import MailPartnerError
 from airflow_provider_mailpartner.testing import Fault
+from tests.key_leaks import assert_no_key
 from tests.nasty_key import NASTY_KEY
-
-ENCODINGS = {
-    xml_escape(NASTY_KEY),
-    NASTY_KEY,
-    quote(NASTY_KEY),
-    quote(NASTY_KEY, safe=""),
-    quote_plus(NASTY_KEY),
-    json.dumps(NASTY_KEY)[1:-1],
-    NASTY_KEY.encode("utf-8").decode("latin-1"),
-}
-
-
-ENCODINGS.add(json.dumps(NASTY_KEY)[1:-1].replace("/", "\\/"))  # PHP's json_encode escapes "/"
-FRAGMENT = 12  # no run this long of any encoding may survive either (a key cut off by an excerpt)
-
-
-def assert_no_key(text: str) -> None:
-    folded = text.lower()
-    for encoded in ENCODINGS:
-        assert encoded.lower() not in folded, f"the key leaked as {encoded!r}"
-        for start in range(len(encoded) - FRAGMENT + 1):
-            fragment = encoded[start : start + FRAGMENT].lower()
-            assert fragment not in folded, f"a fragment of the key leaked: {fragment!r}"
 
 
 def exercise(make_hook, sandbox) -> list[str]:

@@ -15,6 +15,7 @@ from airflow_provider_mailpartner.connection_settings import (
     ConnectionSettings,
     HookOverrides,
     ResponseFormat,
+    parse_extra,
     resolve_settings,
 )
 from airflow_provider_mailpartner.envelope import ADD, DELETE, LIST, ME
@@ -22,7 +23,6 @@ from airflow_provider_mailpartner.exceptions import (
     MailPartnerApiError,
     MailPartnerConfigError,
     MailPartnerError,
-    MailPartnerResponseError,
 )
 from airflow_provider_mailpartner.records import (
     Credits,
@@ -104,21 +104,12 @@ class MailPartnerHook(BaseHook):
                 f"Connection {self.mailpartner_conn_id!r} has type {conn.conn_type!r}, not 'mailpartner'",
                 conn_id=self.mailpartner_conn_id,
             )
-        try:
-            extra = conn.extra_dejson
-        except Exception:
-            extra = None
-        if not isinstance(extra, dict):
-            raise MailPartnerConfigError(
-                f"Connection {self.mailpartner_conn_id!r}: extra is not a JSON object",
-                conn_id=self.mailpartner_conn_id,
-            )
         return resolve_settings(
             conn_id=self.mailpartner_conn_id,
             host=conn.host,
             port=conn.port,
             password=conn.password,
-            extra=extra,
+            extra=parse_extra(self.mailpartner_conn_id, conn.extra),
             overrides=self._overrides,
         )
 
@@ -139,8 +130,8 @@ class MailPartnerHook(BaseHook):
         """The whole unsubscribe list, one entry at a time, without holding it in memory.
 
         The answer is downloaded completely (with retries) before the first entry is yielded, but
-        its ``nbData`` count can only be checked at the end: a consumer must treat what it wrote
-        as provisional until the iterator is exhausted without error.
+        its ``nbData`` count, and that no id repeats, can only be checked at the end: a consumer
+        must treat what it wrote as provisional until the iterator is exhausted without error.
         """
         return self._stream_list(partial(parse_unsubscribe, zone=self.settings.timezone), response_format)
 
@@ -166,12 +157,11 @@ class MailPartnerHook(BaseHook):
             meets code 3): the address is listed either way, only its id is unknown.
         """
         try:
-            fields = self.client.call(ADD, self._format(response_format), {"email": email.strip()})
+            return self.client.call(ADD, self._format(response_format), _new_id, {"email": email.strip()})
         except MailPartnerError as error:
             if error.code == ALREADY_LISTED:
                 return None
             raise
-        return self._field(fields, "stopId", parse_int)
 
     def delete_unsubscribe(self, unsubscribe_id: int, *, response_format: str | None = None) -> None:
         """Remove the entry ``unsubscribe_id`` (an id from the list).
@@ -184,7 +174,7 @@ class MailPartnerHook(BaseHook):
         if entry_id is None or entry_id < 1:
             raise ValueError(f"unsubscribe_id must be a positive integer id from the list, not {unsubscribe_id!r}")
         try:
-            self.client.call(DELETE, self._format(response_format), {"id": str(entry_id)})
+            self.client.call(DELETE, self._format(response_format), _nothing, {"id": str(entry_id)})
         except MailPartnerApiError as error:
             if error.code != NOT_FOUND or not error.retries:
                 raise
@@ -192,16 +182,7 @@ class MailPartnerHook(BaseHook):
 
     def get_credits(self, *, response_format: str | None = None) -> Credits:
         """The account's remaining credit, from ``GET /v1/me``."""
-        fields = self.client.call(ME, self._format(response_format))
-        user, credits = fields.get("user"), fields.get("credits")
-        if not isinstance(credits, dict):
-            raise self._untrustworthy("'credits' is missing or not an object")
-        return Credits(
-            credit_mail=self._field(credits, "creditMail", parse_int),
-            currency=self._field(credits, "currency", parse_text),
-            balance=self._field(credits, "balance", parse_decimal),
-            username=str(user["username"]) if isinstance(user, dict) and user.get("username") else None,
-        )
+        return self.client.call(ME, self._format(response_format), _credits)
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap read-only call (``GET /v1/me``); never raises, never shows the key."""
@@ -224,19 +205,32 @@ class MailPartnerHook(BaseHook):
         chosen = response_format.strip().lower()
         if chosen not in RESPONSE_FORMATS:
             raise MailPartnerConfigError(
-                f"response_format must be 'json' or 'xml', not {response_format!r}",
+                f"Connection {self.mailpartner_conn_id!r}: response_format must be 'json' or 'xml', "
+                f"not {response_format!r}",
                 conn_id=self.mailpartner_conn_id,
             )
         return cast(ResponseFormat, chosen)
 
-    def _field(self, fields: dict[str, object], name: str, parse: Callable[[object, str], _T]) -> _T:
-        try:
-            return parse(fields.get(name), name)
-        except RecordError as exc:
-            raise self._untrustworthy(str(exc)) from None
 
-    def _untrustworthy(self, problem: str) -> MailPartnerError:
-        return MailPartnerResponseError(
-            f"MailPartner connection {self.mailpartner_conn_id!r}: untrustworthy answer: {problem}",
-            conn_id=self.mailpartner_conn_id,
-        )
+# What the hook makes of each command's trusted fields; a RecordError is reported by the client
+# as an untrustworthy answer, with the HTTP status and the start of the body.
+
+
+def _new_id(fields: dict[str, object]) -> int:
+    return parse_int(fields.get("stopId"), "stopId")
+
+
+def _nothing(fields: dict[str, object]) -> None:
+    return None
+
+
+def _credits(fields: dict[str, object]) -> Credits:
+    user, credits = fields.get("user"), fields.get("credits")
+    if not isinstance(credits, dict):
+        raise RecordError("'credits' is missing or not an object")
+    return Credits(
+        credit_mail=parse_int(credits.get("creditMail"), "creditMail"),
+        currency=parse_text(credits.get("currency"), "currency"),
+        balance=parse_decimal(credits.get("balance"), "balance"),
+        username=str(user["username"]) if isinstance(user, dict) and user.get("username") else None,
+    )
