@@ -52,7 +52,7 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "response_format": {
                         "label": "Response format",
-                        "schema": {"type": ["string", "null"], "enum": ["json", "xml", None], "default": "json"},
+                        "schema": {"type": ["string", "null"], "enum": ["json", "xml"], "default": "json"},
                         "description": "Format MailPartner answers in (_format). Both give identical records.",
                     },
                     "timeout": {

@@ -26,7 +26,10 @@ EXPECTED_DAGS = {
 PARSE_UNDER_GUARD = """
 import json, socket, sys, time
 import airflow.sdk
-from airflow.dag_processing.dagbag import DagBag
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.1 keeps it in airflow.models
+    from airflow.models.dagbag import DagBag
 
 def forbidden(*args, **kwargs):
     raise RuntimeError("looked up a connection, a variable or the network at parse time")
@@ -36,6 +39,7 @@ airflow.sdk.Connection.get = classmethod(forbidden)
 airflow.sdk.Variable.get = staticmethod(forbidden)
 socket.socket.connect = forbidden
 socket.create_connection = forbidden
+loaded_by_airflow = set(sys.modules)  # Airflow 3.1 itself imports psycopg2 (SQLAlchemy's dialects)
 results = {}
 for path in sys.argv[1:]:
     started = time.perf_counter()
@@ -52,7 +56,8 @@ for path in sys.argv[1:]:
     }
 heavy = ["requests", "xmltodict", "airflow_provider_mailpartner.hooks.mailpartner",
          "airflow_provider_mailpartner.transport", "airflow_provider_mailpartner.suppression", "psycopg2"]
-print(json.dumps({"results": results, "heavy_modules_loaded": [m for m in heavy if m in sys.modules]}))
+loaded = [m for m in heavy if m in sys.modules and m not in loaded_by_airflow]
+print(json.dumps({"results": results, "heavy_modules_loaded": loaded}))
 """
 
 
