@@ -195,7 +195,7 @@ def test_the_wheel_metadata_describes_an_airflow_provider(built: Built) -> None:
     assert metadata["License-Expression"] == "Apache-2.0"
     assert metadata.get_all("License-File") == ["LICENSE"]
     assert metadata["Requires-Python"] == ">=3.10"
-    assert any(req.startswith("apache-airflow<4,>=3.0") for req in metadata.get_all("Requires-Dist"))
+    assert any(req.startswith("apache-airflow<4,>=3.1") for req in metadata.get_all("Requires-Dist"))
     assert urls == {
         "Homepage": REPOSITORY_URL,
         "Documentation": f"{REPOSITORY_URL}/tree/main/docs",
