@@ -88,14 +88,15 @@ def storage_dataset(path: ObjectStoragePath, *, records: bool) -> Dataset:
     facets: dict[str, DatasetFacet] = {"schema": _record_schema()} if records else {}
     local = path.protocol in _LOCAL_PROTOCOLS
     key = path.key.lstrip("/")
-    uri = f"file:///{key}" if local else f"{path.protocol}://{path.bucket}/{key}"  # no conn id: not in a name
+    bucket = path.bucket.rpartition("@")[2]  # Airflow 3.1 (universal_pathlib 0.2) keeps "conn_id@" in it
+    uri = f"file:///{key}" if local else f"{path.protocol}://{bucket}/{key}"  # no conn id: not in a name
     translated = _translate_asset(uri)
     if translated is not None:
         return Dataset(namespace=translated.namespace, name=translated.name, facets=facets)
     # No converter registered for the scheme (e.g. s3 without the Amazon provider): the same convention.
     if local:
         return Dataset(namespace="file", name=f"/{key}", facets=facets)
-    return Dataset(namespace=f"{path.protocol}://{path.bucket}", name=key, facets=facets)
+    return Dataset(namespace=f"{path.protocol}://{bucket}", name=key, facets=facets)
 
 
 def _translate_asset(uri: str) -> Dataset | None:

@@ -79,11 +79,17 @@ report = {
     "distributions": sorted({d.metadata["Name"] for d in distributions() if "openlineage" in d.metadata["Name"]}),
 }
 import airflow.sdk  # Airflow itself reads every installed provider's metadata here
+from airflow.providers_manager import ProvidersManager
+
+ProvidersManager().initialize_providers_list()  # Airflow 3.1 reads it later, parsing the first DAG file
 report["baseline"] = lineage_modules()
 import airflow_provider_mailpartner.operators.unsubscribe
 report["after_import"] = lineage_modules()
 step = "parse"
-from airflow.dag_processing.dagbag import DagBag
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.1 keeps it in airflow.models
+    from airflow.models.dagbag import DagBag
 
 bag = DagBag(dag_folder=sys.argv[2])  # the example DAGs: what a DAG processor parses
 report["example_import_errors"] = {str(k): str(v) for k, v in bag.import_errors.items()}

@@ -20,13 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import airflow
 import pytest
 import requests
+from packaging.version import Version
 
 from airflow_provider_mailpartner.exceptions import MailPartnerConfigError
 from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 from airflow_provider_mailpartner.testing import MailPartnerSandbox
-from tests.dag_runs import dags_folder, run_dag_file
+from tests.dag_runs import dagbag_module, dags_folder, run_dag_file
 from tests.operators.conftest import DAG_FILE
 
 MISSING = object()
@@ -156,7 +158,26 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return attempts
 
 
-@pytest.mark.parametrize("bad", CASES.values(), ids=CASES.keys())
+# Airflow 3.1 drops a connection whose extra is not a JSON object as if it were not defined: the hook can
+# only say it is not defined (docs/compatibility.md). From 3.2 on, the hook gets it and names the problem.
+DROPPED_BY_AIRFLOW_3_1 = (
+    {"extra-invalid-json", "extra-array", "extra-string"} if Version(airflow.__version__) < Version("3.2") else set()
+)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(
+            bad,
+            id=name,
+            marks=pytest.mark.skipif(
+                name in DROPPED_BY_AIRFLOW_3_1, reason="Airflow 3.1 drops a connection whose extra is not an object"
+            ),
+        )
+        for name, bad in CASES.items()
+    ],
+)
 def test_bad_configuration_fails_at_first_use_naming_connection_and_field(sandbox, monkeypatch, sent, bad):
     define_connection(monkeypatch, sandbox, "mp_bad", bad)
     hook = MailPartnerHook("mp_bad", **bad.hook_args)  # reads nothing yet
@@ -196,7 +217,11 @@ def test_what_looks_odd_but_is_right_is_accepted(sandbox, monkeypatch, sent, con
 
 # The connection-level cases an operator meets (hook and method arguments are not operator arguments),
 # plus the operator's own response_format argument.
-DAG_CASES = {name: bad for name, bad in CASES.items() if not bad.hook_args and not bad.call_args}
+DAG_CASES = {
+    name: bad
+    for name, bad in CASES.items()
+    if not bad.hook_args and not bad.call_args and name not in DROPPED_BY_AIRFLOW_3_1
+}
 
 
 def test_an_operator_task_fails_with_that_message_and_parsing_never_touches_the_connection(
@@ -217,7 +242,6 @@ def test_an_operator_task_fails_with_that_message_and_parsing_never_touches_the_
     path.write_text(DAG_FILE.format(dag_id="bad_config", tasks=textwrap.indent("\n".join(tasks), "    ")))
 
     with monkeypatch.context() as guard:  # parsing: no connection, no variable, no network
-        from airflow.dag_processing.dagbag import DagBag
         from airflow.sdk import BaseHook, Connection, Variable
 
         def forbidden(*args: object, **kwargs: object) -> None:
@@ -227,7 +251,7 @@ def test_an_operator_task_fails_with_that_message_and_parsing_never_touches_the_
         guard.setattr(Connection, "get", classmethod(forbidden))
         guard.setattr(Variable, "get", staticmethod(forbidden))
         guard.setattr(socket.socket, "connect", forbidden)
-        bag = DagBag(dag_folder=str(path))
+        bag = dagbag_module().DagBag(dag_folder=str(path))
         assert bag.import_errors == {}
         assert len(bag.get_dag("bad_config").tasks) == len(tasks)
 
