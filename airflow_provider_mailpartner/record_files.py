@@ -1,9 +1,7 @@
-"""Unsubscribe records written to object storage: streamed, hashed, and published atomically.
+"""Unsubscribe records written to object storage (streamed, hashed, published whole) and read back.
 
-The records go to a hidden staging file next to the final path, which is moved into place only
-once every record is written (a rename on local disks; a copy then delete on object stores, where
-an object is only ever visible whole). A failure removes the staging file and leaves whatever
-was at the final path untouched.
+Publishing goes through :func:`~airflow_provider_mailpartner.storage.staged`: nothing appears at the
+final path unless every record was written, and a failure leaves whatever was there untouched.
 """
 
 from __future__ import annotations
@@ -11,14 +9,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from glob import escape as glob_escape
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Literal, TypedDict
 
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
+from airflow_provider_mailpartner.storage import staged
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -26,7 +22,6 @@ if TYPE_CHECKING:
 OutputFormat = Literal["jsonl", "csv", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "json")
 CSV_HEADER = ("id", "email", "created_at")
-_STAGING_PREFIX = ".{name}.partial-"
 _BLOCK_PIECES = 10_000  # records per write: each write through ObjectStoragePath records lineage
 # The C encoder json.dumps uses for strings, without building a dict per record.
 _json_string = json.encoder.encode_basestring
@@ -96,48 +91,14 @@ def _write_batched(pieces: Iterable[str], handle: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def storage_path(path: ObjectStoragePath | str) -> ObjectStoragePath:
-    """``path`` as an :class:`~airflow.sdk.ObjectStoragePath` (a URL string such as ``file:///x`` or ``s3://conn@b/k``)."""
-    from airflow.sdk import ObjectStoragePath
-
-    return path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(path)
-
-
-def staging_path(path: ObjectStoragePath) -> ObjectStoragePath:
-    """A fresh hidden name beside ``path``, where the records are written before they are published."""
-    return path.parent / f"{_STAGING_PREFIX.format(name=path.name)}{uuid.uuid4().hex}"
-
-
-@contextmanager
-def staged(path: ObjectStoragePath, staging: ObjectStoragePath | None = None) -> Iterator[ObjectStoragePath]:
-    """A staging path beside ``path`` to write to; moved onto ``path`` when the block ends without error.
-
-    On any error the staging file is removed and ``path`` keeps what it had. Staging files that
-    an earlier, killed run of the same target left behind are removed first.
-    """
-    if path.is_dir():  # a move onto a folder would land inside it
-        raise IsADirectoryError(f"{path} is a folder, not a file path")
-    staging = staging or staging_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(_STAGING_PREFIX.format(name=glob_escape(path.name)) + "*"):
-        stale.unlink()
-    try:
-        yield staging
-        staging.move(path)
-    finally:
-        if staging.exists():
-            staging.unlink()
-
-
 def write_records(
     records: Iterable[UnsubscribeRecord],
     path: ObjectStoragePath,
     output_format: OutputFormat,
-    staging: ObjectStoragePath | None = None,
 ) -> Manifest:
     """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did."""
     counted = Counted(records)
-    with staged(path, staging) as target, target.open("wb") as handle:  # type: ignore[no-untyped-call]
+    with staged(path) as target, target.open("wb") as handle:  # type: ignore[no-untyped-call]
         sha256 = _write_batched(_RENDERERS[output_format](counted), handle)
     return {"path": str(path), "format": output_format, "count": counted.count, "sha256": sha256}
 

@@ -23,10 +23,9 @@ from airflow_provider_mailpartner.record_files import (
     OutputFormat,
     RecordFileError,
     read_records,
-    staged,
-    storage_path,
 )
 from airflow_provider_mailpartner.records import Counted
+from airflow_provider_mailpartner.storage import staged, storage_path
 
 if TYPE_CHECKING:
     from _csv import Reader as _CsvReader

@@ -7,9 +7,9 @@ multi-worker deployment:
    of ``mailpartner`` connection ids, one per account (default ``["mailpartner_default"]``). Adding
    a brand is adding a connection and a name to that list; the DAG file does not change.
 2. ``fetch_unsubscribes`` is mapped over them: one task instance per account, run in parallel,
-   each writing ``<root>/<ds>/accounts/<conn_id>.jsonl`` with its manifest.
+   each writing ``<root>/runs/<run_id>/accounts/<conn_id>.jsonl`` with its manifest.
 3. ``merge_suppression_set`` checks every file against its manifest and writes one
-   de-duplicated set, ``<root>/<ds>/suppression_set.csv`` (``email,accounts``): each normalised
+   de-duplicated set, ``<root>/runs/<run_id>/suppression_set.csv`` (``email,accounts``): each normalised
    address once, with the accounts that list it. If any account's list could not be fetched, the
    merge does not run: a set missing one brand's opt-outs must not pass for complete.
 
@@ -35,7 +35,7 @@ from airflow.sdk import DAG, task
 from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOperator
 
 ROOT = os.environ.get("MAILPARTNER_EXAMPLE_ROOT", "file:///tmp/mailpartner-example").rstrip("/")
-RUN_FOLDER = f"{ROOT}/{{{{ ds }}}}"
+RUN_FOLDER = f"{ROOT}/runs/{{{{ run_id }}}}"  # every run has a run_id; manual runs have no ds
 
 with DAG(
     dag_id="example_mailpartner_multi_account",
@@ -72,7 +72,7 @@ with DAG(
 
         from airflow.sdk import ObjectStoragePath
 
-        from airflow_provider_mailpartner.record_files import staged
+        from airflow_provider_mailpartner.storage import staged
         from airflow_provider_mailpartner.suppression import SuppressionSet
 
         listed_by: dict[str, list[str]] = {}

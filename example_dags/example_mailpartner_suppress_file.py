@@ -2,15 +2,19 @@
 
 Shows the main job of this provider, failing closed at every step:
 
-1. ``fetch_unsubscribes`` writes the whole list to ``<root>/<ds>/unsubscribes.jsonl`` (atomically,
-   with a SHA-256 manifest as XCom).
+1. ``fetch_unsubscribes`` writes the whole list to ``<root>/runs/<run_id>/unsubscribes.jsonl``
+   (atomically, with a SHA-256 manifest as XCom).
 2. ``suppress_contacts`` checks that file against its manifest, then streams ``<root>/contacts.csv``
    (a CSV with an ``email`` column; every other column passes through) into
-   ``<root>/<ds>/contacts.clean.csv`` and a report of the removed rows,
-   ``<root>/<ds>/contacts.suppressed.csv``.
+   ``<root>/runs/<run_id>/contacts.clean.csv`` and a report of the removed rows,
+   ``<root>/runs/<run_id>/contacts.suppressed.csv``.
 3. ``publish_clean_list`` puts the clean file at ``<root>/published/contacts.clean.csv``, the one
    path your sending tool reads, by a staged copy and a move: readers see the old file or the new
-   one, never a mix.
+   one, never a mix, even while other runs publish at the same time.
+
+Each run has a folder of its own, named by its ``run_id``: every run has one, however it was
+started (scheduled, triggered by hand with or without a date, backfilled), and no two runs share
+it. (``{{ ds }}`` would not do: manual runs have no logical date in Airflow 3.)
 
 If the list cannot be fetched or trusted, or the suppression fails, the later tasks do not run:
 the previously published clean list stays as it was and no new one appears.
@@ -39,7 +43,7 @@ from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOp
 
 ROOT = os.environ.get("MAILPARTNER_EXAMPLE_ROOT", "file:///tmp/mailpartner-example").rstrip("/")
 CONTACTS = f"{ROOT}/contacts.csv"
-RUN_FOLDER = f"{ROOT}/{{{{ ds }}}}"
+RUN_FOLDER = f"{ROOT}/runs/{{{{ run_id }}}}"  # every run has a run_id; manual runs have no ds
 PUBLISHED = f"{ROOT}/published/contacts.clean.csv"
 
 with DAG(
@@ -66,7 +70,7 @@ with DAG(
         """Copy the day's clean file to the published path: staged beside it, then moved into place."""
         from airflow.sdk import ObjectStoragePath
 
-        from airflow_provider_mailpartner.record_files import staged
+        from airflow_provider_mailpartner.storage import staged
 
         with staged(ObjectStoragePath(PUBLISHED)) as staging:
             ObjectStoragePath(str(summary["clean_path"])).copy(staging)

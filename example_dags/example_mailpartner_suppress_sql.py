@@ -1,6 +1,6 @@
 """Suppress MailPartner's unsubscribes in a SQL database: one table mirrors the list, contacts get marked.
 
-Every day the unsubscribe list is fetched to a dated file, then one task, in ONE transaction:
+Every day the unsubscribe list is fetched to a file of the run's own, then one task, in ONE transaction:
 
 - upserts every entry into ``mailpartner_unsubscribes`` (created if missing): ``id`` (MailPartner's,
   primary key), ``email`` (as sent), ``email_key`` (the address normalised by
@@ -14,8 +14,10 @@ Addresses are compared in Python, never with SQL's lower()/trim(): the contacts 
 matching ids go to a temporary table, and set-based statements do the writes. The run commits once
 or not at all, so a failed run leaves both tables as they were, and so does a failed fetch (the
 load task then never runs). A rerun changes nothing: the upsert rewrites only entries that
-changed, and a contact already marked keeps its date. Entries that later leave the list (a
-re-subscription) stay in the table and their contacts stay marked.
+changed, and a contact already marked keeps its date. Runs that overlap (a parallel backfill) load
+one after the other: SQLite's write lock, or a PostgreSQL advisory lock, holds each until it
+commits. Entries that later leave the list (a re-subscription) stay in the table and their
+contacts stay marked.
 
 The contacts table is yours. Assumed: ``contacts(id, email, unsubscribed_at)`` at least, ``id``
 unique (any type), ``email`` text, ``unsubscribed_at`` nullable and able to hold an ISO 8601
@@ -29,7 +31,7 @@ The database is reached through an Airflow connection: ``mailpartner_example_db`
         "login": "crm", "password": "...", "schema": "crm"}'   # a postgres connection's "schema" is the database
 
 ``<root>`` is ``MAILPARTNER_EXAMPLE_ROOT`` (default ``file:///tmp/mailpartner-example``); the fetched
-list goes to ``<root>/<ds>/unsubscribes.jsonl``. MailPartner is reached through ``mailpartner_default``.
+list goes to ``<root>/runs/<run_id>/unsubscribes.jsonl``. MailPartner is reached through ``mailpartner_default``.
 Offline, against the sandbox, with a new SQLite contacts table::
 
     mailpartner-sandbox --seed 1000 &     # then export the AIRFLOW_CONN_MAILPARTNER_DEFAULT it prints
@@ -67,6 +69,7 @@ log = logging.getLogger(__name__)
 # Portable SQL: SQLite and PostgreSQL both run every statement below unchanged. Types of the
 # temporary tables are copied from the real ones (CREATE ... AS SELECT ... WHERE 1 = 0), so the
 # contact ids keep whatever type the user's table gives them.
+LOCK_POSTGRES = "SELECT pg_advisory_xact_lock(hashtext('mailpartner_unsubscribes'))"
 CREATE_UNSUBSCRIBES = """
 CREATE TABLE IF NOT EXISTS mailpartner_unsubscribes (
     id BIGINT PRIMARY KEY,
@@ -189,6 +192,10 @@ def _write(conn: Any, placeholder: str, entries: list[StagedEntry], opt_outs: di
         # IMMEDIATE takes the write lock up front: a concurrent writer makes this wait, not fail midway.
         conn.execute("BEGIN IMMEDIATE")
     cursor = conn.cursor()
+    if type(conn).__module__.startswith("psycopg"):
+        # Runs overlap (a parallel backfill): one load at a time, held until this transaction ends.
+        # Without it two first runs race on CREATE TABLE IF NOT EXISTS, which PostgreSQL lets fail.
+        cursor.execute(LOCK_POSTGRES)
     cursor.execute(CREATE_UNSUBSCRIBES)
     cursor.execute(CREATE_EMAIL_KEY_INDEX)
     cursor.execute(CREATE_STAGED)
@@ -223,7 +230,9 @@ with DAG(
     params={"db_conn_id": DB_CONN_ID},
     doc_md=__doc__,
 ) as dag:
-    fetch = UnsubscribeListOperator(task_id="fetch_unsubscribes", output_path=f"{ROOT}/{{{{ ds }}}}/unsubscribes.jsonl")
+    fetch = UnsubscribeListOperator(
+        task_id="fetch_unsubscribes", output_path=f"{ROOT}/runs/{{{{ run_id }}}}/unsubscribes.jsonl"
+    )
     load_unsubscribes(fetch.output, db_conn_id="{{ params.db_conn_id }}")  # type: ignore[arg-type]
 
 if __name__ == "__main__":

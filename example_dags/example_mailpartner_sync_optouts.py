@@ -1,8 +1,10 @@
 """Daily: push opt-outs collected outside MailPartner to its unsubscribe list, so no other tool sends to them.
 
 Shows ``AddUnsubscribesOperator``. People unsubscribe in many places (a preference centre, a
-reply to a salesperson, a form at a shop); collect them into ``<root>/optouts/<ds>.csv`` — one
+reply to a salesperson, a form at a shop); collect them into ``<root>/optouts/<day>.csv`` — one
 address per line, or a CSV with an ``email`` column — and this DAG adds each one to MailPartner.
+``<day>`` (``YYYY-MM-DD``) is the run's logical date, or, for a run without one (triggered by hand
+in Airflow 3), the day it was triggered.
 Addresses are normalised and de-duplicated first; invalid ones are skipped and listed in the log;
 an address MailPartner already has counts as done, so a rerun is harmless. The task stays under
 MailPartner's 2000 requests a minute (here at most 1000, leaving room for other jobs on the same
@@ -31,6 +33,8 @@ from airflow.sdk import DAG
 from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator
 
 ROOT = os.environ.get("MAILPARTNER_EXAMPLE_ROOT", "file:///tmp/mailpartner-example").rstrip("/")
+# The logical date's day; a manual run has none in Airflow 3, so then the day it was triggered.
+DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 
 with DAG(
     dag_id="example_mailpartner_sync_optouts",
@@ -43,7 +47,7 @@ with DAG(
 ) as dag:
     AddUnsubscribesOperator(
         task_id="push_optouts",
-        input_path=f"{ROOT}/optouts/{{{{ ds }}}}.csv",
+        input_path=f"{ROOT}/optouts/{DAY}.csv",
         max_requests_per_minute=1000,
     )
 

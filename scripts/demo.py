@@ -113,10 +113,11 @@ def disguise(email: str, rng: random.Random) -> str:
 
 
 def summarize(data: Path, day: str, *, succeeded: bool, planted: int, seconds: float) -> int:
-    run_folder, published = data / day, data / "published" / "contacts.clean.csv"
+    published = data / "published" / "contacts.clean.csv"
     if not succeeded or not published.exists():
         print(f"\nFAILED: the DAG run did not succeed; see {DEMO.relative_to(PROJECT)}/airflow.log", file=sys.stderr)
         return 1
+    (run_folder,) = (data / "runs").iterdir()  # the data folder is new: the one run's folder, named by its run_id
     fetched = sum(1 for _ in (run_folder / "unsubscribes.jsonl").open())
     with (data / "contacts.csv").open(newline="") as handle:
         contacts_in = sum(1 for _ in csv.reader(handle)) - 1
@@ -126,7 +127,7 @@ def summarize(data: Path, day: str, *, succeeded: bool, planted: int, seconds: f
         contacts_out = sum(1 for _ in csv.reader(handle)) - 1
     unsubscribed = reasons.count("unsubscribed")
     print()
-    print(f"DAG run               : success ({DAG_ID}, {day})")
+    print(f"DAG run               : success ({DAG_ID}, {run_folder.name})")
     print(f"Unsubscribes fetched  : {fetched}")
     print(f"Contacts in           : {contacts_in}")
     print(f"Contacts suppressed   : {unsubscribed} unsubscribed, {reasons.count('invalid_email')} invalid address")

@@ -10,6 +10,7 @@ from types import ModuleType
 
 @dataclass
 class DagRunResult:
+    run_id: str
     state: str
     task_states: dict[str, str]
     xcoms: dict[str, object]
@@ -81,4 +82,4 @@ def run_dag_file(path: Path, dag_id: str, *, logical_date: object = None) -> Dag
     for ti in instances:
         key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
         states[key] = str(ti.state)
-    return DagRunResult(str(run.state), states, xcoms)
+    return DagRunResult(run.run_id, str(run.state), states, xcoms)

@@ -9,6 +9,7 @@ import logging
 import random
 import re
 import unicodedata
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -263,13 +264,17 @@ def test_one_path_for_both_outputs_is_refused(tmp_path, published):
     )
 
 
-def test_staging_files_a_killed_run_left_behind_are_removed(tmp_path, published):
+def test_staging_files_a_run_killed_long_ago_left_behind_are_removed(tmp_path, published):
+    from airflow_provider_mailpartner.storage import STALE_STAGING_AGE, staging_path
+
     (tmp_path / "contacts.csv").write_bytes(CONTACTS.encode())
-    for stale in (".clean.csv.partial-0123abcd", ".report.csv.partial-4567ef"):
-        (published / stale).write_text("half a file")
-    (published / ".other.csv.partial-89").write_text("another target's: not ours to remove")
+    long_ago = datetime.now(timezone.utc) - STALE_STAGING_AGE - timedelta(hours=1)
+    for name in ("clean.csv", "report.csv"):
+        staging_path(ObjectStoragePath(url(published / name)), long_ago).write_text("half a file")
+    other = staging_path(ObjectStoragePath(url(published / "other.csv")), long_ago)
+    other.write_text("another target's: not ours to remove")
     suppress_csv(url(tmp_path / "contacts.csv"), LISTED, url(published / "clean.csv"), url(published / "report.csv"))
-    assert sorted(path.name for path in published.iterdir()) == [".other.csv.partial-89", "clean.csv", "report.csv"]
+    assert sorted(path.name for path in published.iterdir()) == [other.name, "clean.csv", "report.csv"]
     assert (published / "clean.csv").read_bytes() == CLEAN.encode()
 
 

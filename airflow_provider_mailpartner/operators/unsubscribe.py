@@ -18,19 +18,14 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import Asset
 
 from airflow_provider_mailpartner.exceptions import MailPartnerError
-from airflow_provider_mailpartner.record_files import (
-    OUTPUT_FORMATS,
-    Manifest,
-    OutputFormat,
-    staging_path,
-    storage_path,
-    write_records,
-)
+from airflow_provider_mailpartner.operators.templated import TemplatedOperator
+from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat, write_records
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
 from airflow_provider_mailpartner.request_pacing import API_REQUESTS_PER_MINUTE
+from airflow_provider_mailpartner.storage import storage_path
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -48,7 +43,7 @@ CSV_DELIMITERS = (",", ";", "\t")
 _NOT_SENT = RuntimeError("not sent: an earlier error stopped the task")
 
 
-class UnsubscribeListOperator(BaseOperator):
+class UnsubscribeListOperator(TemplatedOperator):
     """Fetch MailPartner's whole unsubscribe list, to XCom or to a file in object storage.
 
     Without ``output_path`` the records (``id``, ``email``, ``created_at`` in ISO 8601 with offset)
@@ -86,6 +81,8 @@ class UnsubscribeListOperator(BaseOperator):
     ) -> None:
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+        if output_path is not None and not str(output_path).strip():
+            raise ValueError("output_path is empty: give a path, or leave it out to return the records as XCom")
         if output_path is not None and "{{" not in str(output_path):
             given = kwargs.pop("outlets", None)
             outlets = [] if given is None else list(given) if isinstance(given, (list, tuple)) else [given]
@@ -100,7 +97,6 @@ class UnsubscribeListOperator(BaseOperator):
         self.response_format = response_format
         self.created_since = created_since
         self.max_xcom_records = max_xcom_records
-        self._staging: ObjectStoragePath | None = None
 
     def execute(self, context: Context) -> list[UnsubscribeRecord] | Manifest:
         from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
@@ -117,7 +113,7 @@ class UnsubscribeListOperator(BaseOperator):
             result: list[UnsubscribeRecord] | Manifest = self._to_xcom(kept)
             count, where = len(result), "XCom"
         else:
-            result = self._to_storage(kept, self.output_path)
+            result = write_records(kept, storage_path(self.output_path), self.output_format)
             count, where = result["count"], result["path"]
             self._describe_asset_event(context, result)
         self.log.info(
@@ -142,14 +138,6 @@ class UnsubscribeListOperator(BaseOperator):
             records.append(entry)
         return records
 
-    def _to_storage(self, entries: Iterable[UnsubscribeRecord], output_path: str | ObjectStoragePath) -> Manifest:
-        path = storage_path(output_path)
-        self._staging = staging_path(path)
-        try:
-            return write_records(entries, path, self.output_format, self._staging)
-        finally:
-            self._staging = None
-
     def _describe_asset_event(self, context: Context, manifest: Manifest) -> None:
         """Put the manifest on the asset event, so a consumer can check the file it is handed."""
         uri = _asset_uri(str(self.output_path))
@@ -159,12 +147,6 @@ class UnsubscribeListOperator(BaseOperator):
                 outlet_events[outlet].extra.update(
                     path=manifest["path"], format=manifest["format"], count=manifest["count"], sha256=manifest["sha256"]
                 )
-
-    def on_kill(self) -> None:
-        """Airflow stops the task (SIGTERM): remove the staging file, so nothing half-written stays."""
-        staging, self._staging = self._staging, None
-        if staging is not None and staging.exists():
-            staging.unlink()
 
     def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage[Any, Any]:
         """Lineage for the OpenLineage provider: MailPartner's unsubscribe list in, the written file out.
@@ -190,7 +172,7 @@ class AddResult(TypedDict):
     failed: int
 
 
-class AddUnsubscribesOperator(BaseOperator):
+class AddUnsubscribesOperator(TemplatedOperator):
     """Put local opt-outs on MailPartner's unsubscribe list, so no other tool sends to them.
 
     Addresses are trimmed, checked and de-duplicated (by :func:`~airflow_provider_mailpartner.
@@ -227,6 +209,8 @@ class AddUnsubscribesOperator(BaseOperator):
     ) -> None:
         if (emails is None) == (input_path is None):
             raise ValueError("give exactly one of emails or input_path")
+        if input_path is not None and not str(input_path).strip():
+            raise ValueError("input_path is empty: give the path of the file of addresses")
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         if not 0 < max_requests_per_minute <= 60_000:

@@ -263,7 +263,9 @@ def test_connection_form_creates_tests_and_edits_a_mailpartner_connection(
     expect(dialog.get_by_label("API Key")).to_have_value("***")
     assert_no_key_in(page.content())
 
-    # 7. A wrong key: saved, then Test shows the hook's failure message.
+    # 7. A wrong key: saved, then Test shows the hook's failure message. The success toast goes first:
+    #    its region covers the dialog's Save button in this window.
+    no_toasts(page)
     dialog.get_by_label("API Key").fill(WRONG_KEY)
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden()
@@ -277,6 +279,7 @@ def test_connection_form_creates_tests_and_edits_a_mailpartner_connection(
     shots.take("test-failure")
 
     # 8. The right key back; Airflow's CLI reads it from the DB exactly as typed, odd characters and all.
+    no_toasts(page)
     row.get_by_role("button", name="Edit Connection").click()
     dialog.get_by_label("API Key").fill(NASTY_KEY)
     dialog.get_by_role("button", name="Save").click()

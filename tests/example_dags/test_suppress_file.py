@@ -60,7 +60,7 @@ def test_exactly_the_listed_contacts_are_removed_and_the_clean_list_is_published
     result = run_example(FILE, DAG_ID, logical_date=DAY)
 
     assert result.state == "success"
-    day = contacts / "2025-06-01"
+    day = contacts / "runs" / result.run_id
     assert (day / "contacts.clean.csv").read_bytes() == CLEAN.encode()
     assert (contacts / "published" / "contacts.clean.csv").read_bytes() == CLEAN.encode()
     with (day / "contacts.suppressed.csv").open(newline="") as handle:
@@ -81,11 +81,11 @@ def test_exactly_the_listed_contacts_are_removed_and_the_clean_list_is_published
     }
     assert result.xcoms["publish_clean_list"]["rows"] == 2
     assert files_under(contacts) == [
-        "2025-06-01/contacts.clean.csv",
-        "2025-06-01/contacts.suppressed.csv",
-        "2025-06-01/unsubscribes.jsonl",
         "contacts.csv",
         "published/contacts.clean.csv",
+        f"runs/{result.run_id}/contacts.clean.csv",
+        f"runs/{result.run_id}/contacts.suppressed.csv",
+        f"runs/{result.run_id}/unsubscribes.jsonl",
     ]
 
 
@@ -116,7 +116,7 @@ def test_when_the_list_cannot_be_fetched_the_published_list_stays_and_nothing_ne
         "publish_clean_list": "upstream_failed",
     }
     assert (contacts / "published" / "contacts.clean.csv").read_bytes() == CLEAN.encode()
-    assert files_under(contacts) == before  # no 2025-06-02 folder content, no staging file anywhere
+    assert files_under(contacts) == before  # nothing in the failed run's folder, no staging file anywhere
 
 
 def test_when_the_suppression_fails_the_published_list_stays_and_nothing_new_appears(
@@ -132,7 +132,7 @@ def test_when_the_suppression_fails_the_published_list_stays_and_nothing_new_app
     assert result.task_states["suppress_contacts"] == "failed"
     assert result.task_states["publish_clean_list"] == "upstream_failed"
     assert (contacts / "published" / "contacts.clean.csv").read_bytes() == CLEAN.encode()
-    assert files_under(contacts) == sorted([*before, "2025-06-02/unsubscribes.jsonl"])  # no clean file, no report
+    assert files_under(contacts) == sorted([*before, f"runs/{result.run_id}/unsubscribes.jsonl"])  # no clean, no report
 
 
 def test_a_list_answer_that_cannot_be_trusted_stops_the_run_before_the_contacts(run_example, contacts, mailpartner):

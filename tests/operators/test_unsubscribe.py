@@ -7,7 +7,7 @@ import hashlib
 import io
 import itertools
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -302,19 +302,61 @@ def test_add_stops_at_the_first_credential_error(sandbox, monkeypatch, run_dag):
     assert len(sandbox.requests) <= 4, "one refused key must not cost one request per address"
 
 
-def test_a_killed_run_leaves_no_staging_file(connection, run_dag, tmp_path):
-    (tmp_path / ".u.jsonl.partial-0123").write_text("left by a run killed mid-write")
-    assert run_dag(f"UnsubscribeListOperator(task_id='fetch', output_path='file://{tmp_path}/u.jsonl')").state == (
-        "success"
-    )
-    assert [p.name for p in tmp_path.iterdir()] == ["u.jsonl"]
-    operator = UnsubscribeListOperator(task_id="t", output_path=f"file://{tmp_path}/u.jsonl")
+def test_a_run_removes_staging_files_of_runs_killed_long_ago_but_not_a_live_writers(connection, run_dag, tmp_path):
     from airflow.sdk import ObjectStoragePath
 
-    operator._staging = ObjectStoragePath(f"file://{tmp_path}/.u.jsonl.partial-live")
-    (tmp_path / ".u.jsonl.partial-live").write_text("half")
-    operator.on_kill()
-    assert [p.name for p in tmp_path.iterdir()] == ["u.jsonl"]
+    from airflow_provider_mailpartner.storage import STALE_STAGING_AGE, staging_path
+
+    target = ObjectStoragePath(f"file://{tmp_path}/u.jsonl")
+    now = datetime.now(ZoneInfo("UTC"))
+    killed = staging_path(target, now - STALE_STAGING_AGE - timedelta(minutes=5))
+    live = staging_path(target, now)  # another run, still writing the same target
+    for path in (killed, live):
+        path.write_text("half a file")
+    assert run_dag(f"UnsubscribeListOperator(task_id='fetch', output_path='{target}')").state == "success"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "u.jsonl"])
+
+
+def test_an_undefined_name_in_a_template_fails_naming_the_field(connection, run_dag, tmp_path, capfd):
+    result = run_dag(
+        f"UnsubscribeListOperator.partial(task_id='fetch').expand(output_path=['file://{tmp_path}/{{{{ nope }}}}/u'])"
+    )
+    assert result.state == "failed"
+    assert "output_path: 'nope' is undefined" in "".join(capfd.readouterr())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_logical_date_template_in_a_run_without_one_fails_with_the_way_out():
+    from airflow.sdk import DAG
+    from jinja2 import UndefinedError
+
+    with DAG("manual", schedule=None):  # a DAG's templates fail on undefined names
+        operator = UnsubscribeListOperator(task_id="fetch", output_path="file:///data/{{ ds }}/unsubscribes.jsonl")
+    with pytest.raises(UndefinedError) as raised:
+        operator.render_template_fields({"run_id": "manual__2026-12-03T10:00:00+00:00"})  # type: ignore[typeddict-item]
+    message = str(raised.value)
+    assert message.startswith("output_path: 'ds' is undefined: this run has no logical date")
+    assert "{{ run_id }}" in message
+    assert operator.output_path == "file:///data/{{ ds }}/unsubscribes.jsonl", "nothing was half-rendered"
+
+
+def test_a_template_that_renders_to_nothing_fails_naming_the_field_and_the_template():
+    operator = AddUnsubscribesOperator(task_id="push", input_path="{{ run_id[:0] }}")
+    with pytest.raises(ValueError, match=r"input_path rendered to nothing from the template '\{\{ run_id\[:0\] \}\}'"):
+        operator.render_template_fields({"run_id": "manual__1"})  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: UnsubscribeListOperator(task_id="fetch", output_path=" "),
+        lambda: AddUnsubscribesOperator(task_id="push", input_path=""),
+    ],
+    ids=["output_path", "input_path"],
+)
+def test_an_empty_path_is_refused_when_the_dag_is_parsed(build):
+    with pytest.raises(ValueError, match="is empty"):
+        build()
 
 
 def test_user_outlets_are_kept_and_not_doubled():

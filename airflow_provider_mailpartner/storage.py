@@ -1,0 +1,114 @@
+"""Writing to object storage so that readers only ever see whole files, whoever else writes the same path.
+
+Every output goes to a hidden staging file beside its target and is moved into place only when it is
+complete: a rename on local disks, a copy then delete on object stores, where an object is only
+ever visible whole. A failure removes the staging file and leaves the target as it was.
+
+Writers of one target may overlap (parallel backfill runs publishing the same clean list): each has
+a staging file of its own, and the last to finish wins, whole. A staging file is named after the
+moment its writer started, so the clean-up of files that killed writers left behind removes only
+those older than :data:`STALE_STAGING_AGE`, never a live writer's.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from glob import escape as glob_escape
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+STALE_STAGING_AGE = timedelta(days=1)
+"""Older than this, a staging file's writer died (SIGKILL, a lost machine): no task writes one file this long."""
+
+_STAGING_MARK = ".partial-"
+_STARTED_FORMAT = "%Y%m%dT%H%M%SZ"
+_STARTED = re.compile(r"(\d{8}T\d{6}Z)-[0-9a-f]+")
+
+
+def storage_path(path: ObjectStoragePath | str) -> ObjectStoragePath:
+    """``path`` as an :class:`~airflow.sdk.ObjectStoragePath` (a URL string such as ``file:///x`` or ``s3://conn@b/k``)."""
+    from airflow.sdk import ObjectStoragePath
+
+    return path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(path)
+
+
+def staging_path(path: ObjectStoragePath, started: datetime | None = None) -> ObjectStoragePath:
+    """A fresh hidden name beside ``path``, stamped with the moment its writer started (UTC)."""
+    moment = started or datetime.now(timezone.utc)
+    return path.parent / f".{path.name}{_STAGING_MARK}{moment.strftime(_STARTED_FORMAT)}-{uuid.uuid4().hex}"
+
+
+def stale_staging_files(path: ObjectStoragePath, now: datetime | None = None) -> list[ObjectStoragePath]:
+    """The staging files of ``path`` whose writers started more than :data:`STALE_STAGING_AGE` before ``now``.
+
+    A staging file whose name carries no start (another tool's, or an older release's) is never
+    counted: it cannot be told from a live writer's.
+    """
+    cutoff = (now or datetime.now(timezone.utc)) - STALE_STAGING_AGE
+    stale = []
+    for candidate in path.parent.glob(f".{glob_escape(path.name)}{_STAGING_MARK}*"):
+        started = _STARTED.fullmatch(candidate.name.rpartition(_STAGING_MARK)[2])
+        if started and datetime.strptime(started[1], _STARTED_FORMAT).replace(tzinfo=timezone.utc) < cutoff:
+            stale.append(candidate)
+    return stale
+
+
+@contextmanager
+def staged(path: ObjectStoragePath) -> Iterator[ObjectStoragePath]:
+    """A staging path beside ``path`` to write to; moved onto ``path`` when the block ends without error.
+
+    On any error, and when the task is stopped (SIGTERM), the staging file is removed and ``path``
+    keeps what it had. Stale staging files of the same target (:func:`stale_staging_files`) are
+    removed first.
+    """
+    if path.is_dir():  # a move onto a folder would land inside it
+        raise IsADirectoryError(f"{path} is a folder, not a file path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in stale_staging_files(path):
+        stale.unlink(missing_ok=True)  # another run may be removing it too
+    staging = staging_path(path)
+    try:
+        with _stopped_by_sigterm():
+            yield staging
+            staging.move(path)
+    finally:
+        if staging.exists():
+            staging.unlink()
+
+
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """Inside the block, SIGTERM raises :class:`~airflow.sdk.exceptions.AirflowTaskTerminated`.
+
+    Airflow 3's task runner answers SIGTERM (a state changed from outside, a worker shutting down)
+    by calling the operator's ``on_kill()`` and carrying on; its supervisor sends SIGKILL seconds
+    later, and nothing cleans up after that. Raising here unwinds the writer at once, so the
+    ``finally`` above removes the staging file. The previous handler still runs first, and comes
+    back when the block ends. Signal handlers belong to the main thread: elsewhere this does nothing.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        from airflow.sdk.exceptions import AirflowTaskTerminated
+
+        if callable(previous):
+            previous(signum, frame)
+        raise AirflowTaskTerminated("stopped by SIGTERM while writing; the staging file is removed")
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
