@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from glob import escape as glob_escape
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -43,7 +43,7 @@ def storage_path(path: ObjectStoragePath | str) -> ObjectStoragePath:
 
 def staging_path(path: ObjectStoragePath, started: datetime | None = None) -> ObjectStoragePath:
     """A fresh hidden name beside ``path``, stamped with the moment its writer started (UTC)."""
-    moment = started or datetime.now(timezone.utc)
+    moment = started or datetime.now(UTC)
     return path.parent / f".{path.name}{_STAGING_MARK}{moment.strftime(_STARTED_FORMAT)}-{uuid.uuid4().hex}"
 
 
@@ -53,11 +53,11 @@ def stale_staging_files(path: ObjectStoragePath, now: datetime | None = None) ->
     A staging file whose name carries no start (another tool's, or an older release's) is never
     counted: it cannot be told from a live writer's.
     """
-    cutoff = (now or datetime.now(timezone.utc)) - STALE_STAGING_AGE
+    cutoff = (now or datetime.now(UTC)) - STALE_STAGING_AGE
     stale = []
     for candidate in path.parent.glob(f".{glob_escape(path.name)}{_STAGING_MARK}*"):
         started = _STARTED.fullmatch(candidate.name.rpartition(_STAGING_MARK)[2])
-        if started and datetime.strptime(started[1], _STARTED_FORMAT).replace(tzinfo=timezone.utc) < cutoff:
+        if started and datetime.strptime(started[1], _STARTED_FORMAT).replace(tzinfo=UTC) < cutoff:
             stale.append(candidate)
     return stale
 

@@ -7,9 +7,9 @@ multi-worker deployment:
    of ``mailpartner`` connection ids, one per account (default ``["mailpartner_default"]``). Adding
    a brand is adding a connection and a name to that list; the DAG file does not change.
 2. ``fetch_unsubscribes`` is mapped over them: one task instance per account, run in parallel,
-   each writing ``<root>/runs/<run_id>/accounts/<conn_id>.jsonl`` with its manifest.
+   each writing ``<root>/runs/<dag_id>/<run_id>/accounts/<conn_id>.jsonl`` with its manifest.
 3. ``merge_suppression_set`` checks every file against its manifest and writes one
-   de-duplicated set, ``<root>/runs/<run_id>/suppression_set.csv`` (``email,accounts``): each normalised
+   de-duplicated set, ``<root>/runs/<dag_id>/<run_id>/suppression_set.csv`` (``email,accounts``): each normalised
    address once, with the accounts that list it. If any account's list could not be fetched, the
    merge does not run: a set missing one brand's opt-outs must not pass for complete.
 
@@ -35,7 +35,8 @@ from airflow.sdk import DAG, task
 from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOperator
 
 ROOT = os.environ.get("MAILPARTNER_EXAMPLE_ROOT", "file:///tmp/mailpartner-example").rstrip("/")
-RUN_FOLDER = f"{ROOT}/runs/{{{{ run_id }}}}"  # every run has a run_id; manual runs have no ds
+# One folder per run, in every kind of run: run ids are unique within a DAG (manual runs have no ds).
+RUN_FOLDER = f"{ROOT}/runs/{{{{ dag.dag_id }}}}/{{{{ run_id }}}}"
 
 with DAG(
     dag_id="example_mailpartner_multi_account",

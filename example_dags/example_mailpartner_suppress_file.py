@@ -2,19 +2,20 @@
 
 Shows the main job of this provider, failing closed at every step:
 
-1. ``fetch_unsubscribes`` writes the whole list to ``<root>/runs/<run_id>/unsubscribes.jsonl``
+1. ``fetch_unsubscribes`` writes the whole list to ``<root>/runs/<dag_id>/<run_id>/unsubscribes.jsonl``
    (atomically, with a SHA-256 manifest as XCom).
 2. ``suppress_contacts`` checks that file against its manifest, then streams ``<root>/contacts.csv``
    (a CSV with an ``email`` column; every other column passes through) into
-   ``<root>/runs/<run_id>/contacts.clean.csv`` and a report of the removed rows,
-   ``<root>/runs/<run_id>/contacts.suppressed.csv``.
+   ``<root>/runs/<dag_id>/<run_id>/contacts.clean.csv`` and a report of the removed rows,
+   ``<root>/runs/<dag_id>/<run_id>/contacts.suppressed.csv``.
 3. ``publish_clean_list`` puts the clean file at ``<root>/published/contacts.clean.csv``, the one
    path your sending tool reads, by a staged copy and a move: readers see the old file or the new
    one, never a mix, even while other runs publish at the same time.
 
-Each run has a folder of its own, named by its ``run_id``: every run has one, however it was
-started (scheduled, triggered by hand with or without a date, backfilled), and no two runs share
-it. (``{{ ds }}`` would not do: manual runs have no logical date in Airflow 3.)
+Each run has a folder of its own, ``<root>/runs/<dag_id>/<run_id>/``: every run has a run id,
+however it was started (scheduled, triggered by hand with or without a date, backfilled), and no
+two runs of a DAG share one. (``{{ ds }}`` would not do: manual runs have no logical date in
+Airflow 3.)
 
 If the list cannot be fetched or trusted, or the suppression fails, the later tasks do not run:
 the previously published clean list stays as it was and no new one appears.
@@ -43,7 +44,8 @@ from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOp
 
 ROOT = os.environ.get("MAILPARTNER_EXAMPLE_ROOT", "file:///tmp/mailpartner-example").rstrip("/")
 CONTACTS = f"{ROOT}/contacts.csv"
-RUN_FOLDER = f"{ROOT}/runs/{{{{ run_id }}}}"  # every run has a run_id; manual runs have no ds
+# One folder per run, in every kind of run: run ids are unique within a DAG (manual runs have no ds).
+RUN_FOLDER = f"{ROOT}/runs/{{{{ dag.dag_id }}}}/{{{{ run_id }}}}"
 PUBLISHED = f"{ROOT}/published/contacts.clean.csv"
 
 with DAG(

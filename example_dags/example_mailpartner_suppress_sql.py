@@ -31,7 +31,8 @@ The database is reached through an Airflow connection: ``mailpartner_example_db`
         "login": "crm", "password": "...", "schema": "crm"}'   # a postgres connection's "schema" is the database
 
 ``<root>`` is ``MAILPARTNER_EXAMPLE_ROOT`` (default ``file:///tmp/mailpartner-example``); the fetched
-list goes to ``<root>/runs/<run_id>/unsubscribes.jsonl``. MailPartner is reached through ``mailpartner_default``.
+list goes to ``<root>/runs/<dag_id>/<run_id>/unsubscribes.jsonl``, a folder per run, in every kind of
+run. MailPartner is reached through ``mailpartner_default``.
 Offline, against the sandbox, with a new SQLite contacts table::
 
     mailpartner-sandbox --seed 1000 &     # then export the AIRFLOW_CONN_MAILPARTNER_DEFAULT it prints
@@ -230,9 +231,8 @@ with DAG(
     params={"db_conn_id": DB_CONN_ID},
     doc_md=__doc__,
 ) as dag:
-    fetch = UnsubscribeListOperator(
-        task_id="fetch_unsubscribes", output_path=f"{ROOT}/runs/{{{{ run_id }}}}/unsubscribes.jsonl"
-    )
+    run_folder = f"{ROOT}/runs/{{{{ dag.dag_id }}}}/{{{{ run_id }}}}"  # every run has a run_id; manual ones no ds
+    fetch = UnsubscribeListOperator(task_id="fetch_unsubscribes", output_path=f"{run_folder}/unsubscribes.jsonl")
     load_unsubscribes(fetch.output, db_conn_id="{{ params.db_conn_id }}")  # type: ignore[arg-type]
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 DEMO_UNSUBSCRIBES = 3000
@@ -61,7 +61,7 @@ def main() -> int:
     }
     airflow = str(Path(sys.executable).with_name("airflow"))
     log = DEMO / "airflow.log"
-    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
 
     from airflow_provider_mailpartner.testing import MailPartnerSandbox
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -45,7 +45,7 @@ def test_unusable_retry_after_is_ignored(value):
 
 
 def test_retry_after_as_http_date():
-    when = datetime.now(timezone.utc) + timedelta(seconds=30)
+    when = datetime.now(UTC) + timedelta(seconds=30)
     assert 25 <= parse_retry_after(format_datetime(when, usegmt=True)) <= 31
 
 

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,7 +64,7 @@ def test_a_folder_is_not_a_target(tmp_path):
 
 def test_staging_names_are_hidden_unique_and_stamped_with_their_start():
     target = storage_path("file:///data/list.csv")
-    started = datetime(2026, 12, 3, 15, 4, 5, tzinfo=timezone.utc)
+    started = datetime(2026, 12, 3, 15, 4, 5, tzinfo=UTC)
     first, second = staging_path(target, started), staging_path(target, started)
     assert first != second
     assert first.name.startswith(".list.csv.partial-20261203T150405Z-")
@@ -73,7 +73,7 @@ def test_staging_names_are_hidden_unique_and_stamped_with_their_start():
 
 def test_only_staging_files_older_than_a_day_are_stale(tmp_path):
     target = url(tmp_path / "list.csv")
-    now = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
     dead = staging_path(target, now - STALE_STAGING_AGE - timedelta(seconds=1))
     live = staging_path(target, now - STALE_STAGING_AGE + timedelta(minutes=1))
     for path in (dead, live):
@@ -85,7 +85,7 @@ def test_only_staging_files_older_than_a_day_are_stale(tmp_path):
 
 def test_staged_removes_stale_staging_files_and_never_a_live_writers(tmp_path):
     target = url(tmp_path / "list.csv")
-    dead = staging_path(target, datetime.now(timezone.utc) - STALE_STAGING_AGE - timedelta(hours=1))
+    dead = staging_path(target, datetime.now(UTC) - STALE_STAGING_AGE - timedelta(hours=1))
     dead.write_text("left by a writer killed two days ago")
     with staged(target) as live:
         live.write_text("being written")

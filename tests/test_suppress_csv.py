@@ -9,7 +9,7 @@ import logging
 import random
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -268,7 +268,7 @@ def test_staging_files_a_run_killed_long_ago_left_behind_are_removed(tmp_path, p
     from airflow_provider_mailpartner.storage import STALE_STAGING_AGE, staging_path
 
     (tmp_path / "contacts.csv").write_bytes(CONTACTS.encode())
-    long_ago = datetime.now(timezone.utc) - STALE_STAGING_AGE - timedelta(hours=1)
+    long_ago = datetime.now(UTC) - STALE_STAGING_AGE - timedelta(hours=1)
     for name in ("clean.csv", "report.csv"):
         staging_path(ObjectStoragePath(url(published / name)), long_ago).write_text("half a file")
     other = staging_path(ObjectStoragePath(url(published / "other.csv")), long_ago)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.airflow_processes import ApiServer, ServerStartError, running_api_server
+from tests.airflow_processes import ApiServer, ServerStartError, running_api_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -24,7 +24,7 @@ import pytest
 from airflow_provider_mailpartner import get_provider_info
 from airflow_provider_mailpartner.redaction import secret_forms
 from airflow_provider_mailpartner.testing import MailPartnerSandbox
-from tests.e2e.airflow_processes import ApiServer, run_airflow
+from tests.airflow_processes import ApiServer, run_airflow
 from tests.nasty_key import NASTY_KEY
 
 pytestmark = pytest.mark.e2e

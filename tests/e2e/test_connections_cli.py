@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_mailpartner.redaction import secret_forms
 from airflow_provider_mailpartner.testing import MailPartnerSandbox, RequestRecord
-from tests.e2e.airflow_processes import AIRFLOW, airflow_env
+from tests.airflow_processes import AIRFLOW, airflow_env
 from tests.nasty_key import NASTY_KEY
 
 pytestmark = pytest.mark.e2e

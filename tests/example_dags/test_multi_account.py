@@ -47,7 +47,7 @@ def test_each_account_is_fetched_by_its_own_mapped_task_and_the_set_is_merged(ru
         "fetch_unsubscribes[1]": "success",
         "merge_suppression_set": "success",
     }
-    day = example_root / "runs" / result.run_id
+    day = example_root / "runs" / DAG_ID / result.run_id
     assert sorted(path.name for path in (day / "accounts").iterdir()) == ["mp_brand_a.jsonl", "mp_brand_b.jsonl"]
     assert (day / "suppression_set.csv").read_text() == (
         "email,accounts\n"
@@ -70,4 +70,4 @@ def test_one_account_failing_means_no_merged_set(run_example, example_root, two_
     assert result.task_states["fetch_unsubscribes[0]"] == "success"
     assert result.task_states["fetch_unsubscribes[1]"] == "failed"
     assert result.task_states["merge_suppression_set"] == "upstream_failed"
-    assert not (example_root / "runs" / result.run_id / "suppression_set.csv").exists()
+    assert not (example_root / "runs" / DAG_ID / result.run_id / "suppression_set.csv").exists()

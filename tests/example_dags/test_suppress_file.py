@@ -60,7 +60,7 @@ def test_exactly_the_listed_contacts_are_removed_and_the_clean_list_is_published
     result = run_example(FILE, DAG_ID, logical_date=DAY)
 
     assert result.state == "success"
-    day = contacts / "runs" / result.run_id
+    day = contacts / "runs" / DAG_ID / result.run_id
     assert (day / "contacts.clean.csv").read_bytes() == CLEAN.encode()
     assert (contacts / "published" / "contacts.clean.csv").read_bytes() == CLEAN.encode()
     with (day / "contacts.suppressed.csv").open(newline="") as handle:
@@ -83,9 +83,9 @@ def test_exactly_the_listed_contacts_are_removed_and_the_clean_list_is_published
     assert files_under(contacts) == [
         "contacts.csv",
         "published/contacts.clean.csv",
-        f"runs/{result.run_id}/contacts.clean.csv",
-        f"runs/{result.run_id}/contacts.suppressed.csv",
-        f"runs/{result.run_id}/unsubscribes.jsonl",
+        f"runs/{DAG_ID}/{result.run_id}/contacts.clean.csv",
+        f"runs/{DAG_ID}/{result.run_id}/contacts.suppressed.csv",
+        f"runs/{DAG_ID}/{result.run_id}/unsubscribes.jsonl",
     ]
 
 
@@ -132,7 +132,8 @@ def test_when_the_suppression_fails_the_published_list_stays_and_nothing_new_app
     assert result.task_states["suppress_contacts"] == "failed"
     assert result.task_states["publish_clean_list"] == "upstream_failed"
     assert (contacts / "published" / "contacts.clean.csv").read_bytes() == CLEAN.encode()
-    assert files_under(contacts) == sorted([*before, f"runs/{result.run_id}/unsubscribes.jsonl"])  # no clean, no report
+    fetched_only = f"runs/{DAG_ID}/{result.run_id}/unsubscribes.jsonl"
+    assert files_under(contacts) == sorted([*before, fetched_only])  # no clean file, no report
 
 
 def test_a_list_answer_that_cannot_be_trusted_stops_the_run_before_the_contacts(run_example, contacts, mailpartner):

@@ -824,7 +824,7 @@ def test_example_suppress_file(
         assert (
             example_root / "published" / "contacts.clean.csv"
         ).read_text() == "email,name\nkeep.me@example.com,Keep\n"
-        fetched = (example_root / "2025-06-02" / "unsubscribes.jsonl").read_bytes()
+        fetched = (example_root / "runs" / dag_id / result.run_id / "unsubscribes.jsonl").read_bytes()
         assert fetched == jsonl(expected_records(sound_answer(mailpartner, "list", "json")))
     else:
         assert folder_bytes(example_root) == before
@@ -948,7 +948,7 @@ def test_example_multi_account(
     leak_check: LeakCheck,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Brand B's fault: a failed run keeps the merged set and B's file; A's file is replaced only whole."""
+    """Brand B's fault: a failed run leaves no merged set and the earlier run's files as they were."""
     file, dag_id = "example_mailpartner_multi_account.py", "example_mailpartner_multi_account"
     with MailPartnerSandbox(api_key=NASTY_KEY, rate_limit_per_minute=None) as brand_b:
         for conn_id, server in (("mp_brand_a", sandbox), ("mp_brand_b", brand_b)):
@@ -963,16 +963,17 @@ def test_example_multi_account(
         brand_b.backend.add(NEW_ADDRESSES[0])
         fault.arm(brand_b, "list")
 
-        result = run_example(file, dag_id, logical_date=DAY)  # the same day: the same final paths
+        result = run_example(file, dag_id, logical_date=DAY)  # the same day: a folder of its own all the same
 
         fault.check(result, brand_b, "list", clean=1, task="fetch_unsubscribes[1]", skipped=["merge_suppression_set"])
         assert brand_b.errors == []
-    merged = (example_root / "2025-06-01" / "suppression_set.csv").read_text()
+    folder = f"runs/{dag_id}/{result.run_id}"
     if fault.variant == "recovers":
+        merged = (example_root / folder / "suppression_set.csv").read_text()
         assert f"{LATE},mp_brand_a\n" in merged
         assert f"{NEW_ADDRESSES[0]},mp_brand_b\n" in merged
     else:
         assert result.task_states["fetch_unsubscribes[0]"] == "success"
         brand_a = jsonl(expected_records(sound_answer(sandbox, "list", "json")))
-        assert folder_bytes(example_root) == {**before, "2025-06-01/accounts/mp_brand_a.jsonl": brand_a}
+        assert folder_bytes(example_root) == {**before, f"{folder}/accounts/mp_brand_a.jsonl": brand_a}
     leak_check.assert_clean(repr(result.xcoms), files_under=example_root)

@@ -201,7 +201,7 @@ def test_20_faulty_days_of_the_suppress_file_example_each_publish_whole_or_not_a
         result = run_example(
             "example_mailpartner_suppress_file.py", "example_mailpartner_suppress_file", logical_date=day
         )
-        folder = example_root / "runs" / result.run_id
+        folder = example_root / "runs" / "example_mailpartner_suppress_file" / result.run_id
         assert not [path for path in example_root.rglob("*") if ".partial-" in path.name], f"day {run}: staging left"
         if result.state == "success":
             assert (folder / "unsubscribes.jsonl").read_bytes() == expected_jsonl(mailpartner), f"day {run}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -118,7 +118,7 @@ def test_generate_continues_ids_after_existing_entries() -> None:
         ("2024-07-01T10:00:00+00:00", "2024-07-01 12:00:00"),  # UTC -> Paris summer time
         ("2024-01-15T10:00:00Z", "2024-01-15 11:00:00"),  # UTC -> Paris winter time
         (datetime(2023, 5, 6, 7, 8, 9), "2023-05-06 07:08:09"),
-        (datetime(2023, 12, 6, 7, 8, 9, tzinfo=timezone.utc), "2023-12-06 08:08:09"),
+        (datetime(2023, 12, 6, 7, 8, 9, tzinfo=UTC), "2023-12-06 08:08:09"),
     ],
 )
 def test_seed_reads_created_at_as_paris_wall_time(value: str | datetime, expected: str) -> None:
