@@ -12,6 +12,7 @@ those older than :data:`STALE_STAGING_AGE`, never a live writer's.
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import threading
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
+
+log = logging.getLogger(__name__)
 
 STALE_STAGING_AGE = timedelta(days=1)
 """Older than this, a staging file's writer died (SIGKILL, a lost machine): no task writes one file this long."""
@@ -62,24 +65,35 @@ def stale_staging_files(path: ObjectStoragePath, now: datetime | None = None) ->
     return stale
 
 
+class WriteStopped(BaseException):
+    """SIGTERM arrived while a file was being written: the write stopped and its staging file is gone.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` swallows it. Airflow fails
+    the task with it and retries it if the task has retries left (a worker shutting down is no
+    reason to give up); ``AirflowTaskTerminated`` would fail it for good.
+    """
+
+
 @contextmanager
 def staged(path: ObjectStoragePath) -> Iterator[ObjectStoragePath]:
     """A staging path beside ``path`` to write to; moved onto ``path`` when the block ends without error.
 
-    On any error, and when the task is stopped (SIGTERM), the staging file is removed and ``path``
-    keeps what it had. Stale staging files of the same target (:func:`stale_staging_files`) are
-    removed first.
+    On any error, and when the task is stopped while writing (SIGTERM: :class:`WriteStopped`), the
+    staging file is removed and ``path`` keeps what it had. Stale staging files of the same target
+    (:func:`stale_staging_files`) are removed first.
     """
     if path.is_dir():  # a move onto a folder would land inside it
         raise IsADirectoryError(f"{path} is a folder, not a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in stale_staging_files(path):
-        stale.unlink(missing_ok=True)  # another run may be removing it too
+    if stale := stale_staging_files(path):
+        log.info("Removing %d staging file(s) of %s left by writers that died over a day ago", len(stale), path)
+        for file in stale:
+            file.unlink(missing_ok=True)  # another run may be removing it too
     staging = staging_path(path)
     try:
         with _stopped_by_sigterm():
             yield staging
-            staging.move(path)
+        staging.move(path)  # once written, published even if SIGTERM comes now: the task then stops as Airflow stops it
     finally:
         if staging.exists():
             staging.unlink()
@@ -87,7 +101,7 @@ def staged(path: ObjectStoragePath) -> Iterator[ObjectStoragePath]:
 
 @contextmanager
 def _stopped_by_sigterm() -> Iterator[None]:
-    """Inside the block, SIGTERM raises :class:`~airflow.sdk.exceptions.AirflowTaskTerminated`.
+    """Inside the block, SIGTERM raises :class:`WriteStopped`.
 
     Airflow 3's task runner answers SIGTERM (a state changed from outside, a worker shutting down)
     by calling the operator's ``on_kill()`` and carrying on; its supervisor sends SIGKILL seconds
@@ -101,11 +115,9 @@ def _stopped_by_sigterm() -> Iterator[None]:
         return
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        from airflow.sdk.exceptions import AirflowTaskTerminated
-
         if callable(previous):
             previous(signum, frame)
-        raise AirflowTaskTerminated("stopped by SIGTERM while writing; the staging file is removed")
+        raise WriteStopped("stopped by SIGTERM while writing; the staging file is removed")
 
     signal.signal(signal.SIGTERM, stop)
     try:

@@ -27,7 +27,7 @@ PLANTED_SHARE = 2  # every second listed address reappears among the contacts, i
 DAG_ID = "example_mailpartner_suppress_file"
 CONN_ENV = "AIRFLOW_CONN_MAILPARTNER_DEFAULT"
 PROJECT = Path(__file__).resolve().parent.parent
-DEMO = PROJECT / ".demo"
+DEMO = Path(os.environ.get("MAILPARTNER_DEMO_DIR", PROJECT / ".demo"))  # the tests run it elsewhere
 
 # Runs in a child process, so Airflow's own logging goes to a file and the summary stays readable.
 RUN_DAG = """
@@ -78,14 +78,19 @@ def main() -> int:
             print(f"Sandbox on {sandbox.url} with {len(listed)} unsubscribes.")
         hidden = f", {planted} of them listed addresses in another case or spacing" if planted else ""
         print(f"Contact file: {DEMO_CONTACTS} rows{hidden}.")
-        print(f"Preparing Airflow's metadata DB (SQLite in {home.relative_to(PROJECT)}) ...")
+        print(f"Preparing Airflow's metadata DB (SQLite in {shown(home)}) ...")
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=True)
-        print(f"Running {DAG_ID} for {day} through Airflow (its log: {log.relative_to(PROJECT)}) ...")
+        print(f"Running {DAG_ID} for {day} through Airflow (its log: {shown(log)}) ...")
         dag_file = str(dags / f"{DAG_ID}.py")
         run = subprocess.run(
             [sys.executable, "-c", RUN_DAG, dag_file, DAG_ID, day], env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
-    return summarize(data, day, succeeded=run.returncode == 0, planted=planted, seconds=time.monotonic() - started)
+    return summarize(data, succeeded=run.returncode == 0, planted=planted, seconds=time.monotonic() - started)
+
+
+def shown(path: Path) -> str:
+    """``path`` as the README shows it: relative to the project when inside it."""
+    return str(path.relative_to(PROJECT)) if path.is_relative_to(PROJECT) else str(path)
 
 
 def write_contacts(path: Path, *, listed: list[str], planted: list[str]) -> int:
@@ -112,12 +117,12 @@ def disguise(email: str, rng: random.Random) -> str:
     return rng.choice(("", " ", "\t")) + cased + rng.choice(("", " ", "  "))
 
 
-def summarize(data: Path, day: str, *, succeeded: bool, planted: int, seconds: float) -> int:
+def summarize(data: Path, *, succeeded: bool, planted: int, seconds: float) -> int:
     published = data / "published" / "contacts.clean.csv"
     if not succeeded or not published.exists():
-        print(f"\nFAILED: the DAG run did not succeed; see {DEMO.relative_to(PROJECT)}/airflow.log", file=sys.stderr)
+        print(f"\nFAILED: the DAG run did not succeed; see {shown(DEMO / 'airflow.log')}", file=sys.stderr)
         return 1
-    (run_folder,) = (data / "runs").iterdir()  # the data folder is new: the one run's folder, named by its run_id
+    (run_folder,) = (data / "runs" / DAG_ID).iterdir()  # the data folder is new: the one run's, named by its run_id
     fetched = sum(1 for _ in (run_folder / "unsubscribes.jsonl").open())
     with (data / "contacts.csv").open(newline="") as handle:
         contacts_in = sum(1 for _ in csv.reader(handle)) - 1
@@ -132,8 +137,8 @@ def summarize(data: Path, day: str, *, succeeded: bool, planted: int, seconds: f
     print(f"Contacts in           : {contacts_in}")
     print(f"Contacts suppressed   : {unsubscribed} unsubscribed, {reasons.count('invalid_email')} invalid address")
     print(f"Contacts out          : {contacts_out}")
-    print(f"Clean list published  : {published.relative_to(PROJECT)}")
-    print(f"Removed rows, and why : {(run_folder / 'contacts.suppressed.csv').relative_to(PROJECT)}")
+    print(f"Clean list published  : {shown(published)}")
+    print(f"Removed rows, and why : {shown(run_folder / 'contacts.suppressed.csv')}")
     print(f"Took                  : {seconds:.1f} s")
     counts_add_up = contacts_in == contacts_out + len(reasons)
     if planted:  # against the sandbox, where the answer is known

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowTaskTerminated
 
 from airflow_provider_mailpartner.storage import (
     STALE_STAGING_AGE,
+    WriteStopped,
     staged,
     staging_path,
     stale_staging_files,
@@ -147,7 +147,7 @@ def test_sigterm_while_writing_removes_the_staging_file_and_stops_the_writer(tmp
     called = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: called.append(signum))  # Airflow's on_kill
     try:
-        with pytest.raises(AirflowTaskTerminated, match="SIGTERM"):
+        with pytest.raises(WriteStopped, match="SIGTERM"):
             write_half_then(url(tmp_path / "list.csv"), lambda: os.kill(os.getpid(), signal.SIGTERM))
         assert called == [signal.SIGTERM], "the handler that was there first (the task runner's) did not run"
         assert names(tmp_path) == ["list.csv"]

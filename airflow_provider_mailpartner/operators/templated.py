@@ -69,7 +69,7 @@ class TemplatedOperator(BaseOperator):
             except jinja2.UndefinedError as error:
                 raise jinja2.UndefinedError(undefined_message(name, str(error), context)) from None
             rendered = getattr(self, name, None)
-            if isinstance(template, str) and isinstance(rendered, str) and not rendered.strip():
+            if isinstance(template, str) and template.strip() and isinstance(rendered, str) and not rendered.strip():
                 raise ValueError(
                     f"{name} rendered to nothing from the template {template!r}: give {name} a value, "
                     "or check the names the template uses"

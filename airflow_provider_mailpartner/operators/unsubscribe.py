@@ -52,8 +52,10 @@ class UnsubscribeListOperator(TemplatedOperator):
     previous file intact and no partial file behind; a rerun replaces the file.
 
     :param mailpartner_conn_id: the ``mailpartner`` connection holding the API key.
-    :param output_path: where to write, e.g. ``file:///data/mailpartner/{{ ds }}/unsubscribes.jsonl``
-        or ``s3://aws_conn@bucket/key`` (templated). A path without a template is declared as an
+    :param output_path: where to write, e.g.
+        ``file:///data/mailpartner/{{ dag.dag_id }}/{{ run_id }}/unsubscribes.jsonl`` or
+        ``s3://aws_conn@bucket/key`` (templated; ``{{ ds }}`` is undefined in manual and
+        asset-triggered runs). A path without a template is declared as an
         :class:`~airflow.sdk.Asset` outlet, so downstream DAGs can be scheduled on it; each asset
         event carries the manifest in its ``extra``, so the consumer can check the file it reads.
     :param output_format: ``jsonl`` (default), ``csv`` (header ``id,email,created_at``) or ``json``.

@@ -36,6 +36,10 @@ class DeploymentError(RuntimeError):
     """A component did not start, or a run did not end in time: the message carries the logs' tails."""
 
 
+class ApiBusy(DeploymentError):
+    """The API server answered 5xx or not at all: busy (a loaded 2-core machine), worth asking again."""
+
+
 @dataclass
 class Component:
     """One running Airflow process (its own process group), with its stdout and stderr in files."""
@@ -119,15 +123,19 @@ class Deployment:
     # --- The REST API, for watching ----------------------------------------------------------------
 
     def get(self, path: str) -> Any:
-        status, body = self.api.request("GET", f"/api/v2{path}")
-        if status != 200:
-            raise DeploymentError(f"GET {path}: HTTP {status}: {body[:500]!r}")
-        return json.loads(body)
+        return self._call("GET", path)
 
     def patch(self, path: str, body: Mapping[str, object]) -> Any:
-        status, answer = self.api.request("PATCH", f"/api/v2{path}", json.dumps(body).encode())
+        return self._call("PATCH", path, json.dumps(body).encode())
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
+        try:
+            status, answer = self.api.request(method, f"/api/v2{path}", body)
+        except OSError as error:
+            raise ApiBusy(f"{method} {path}: {error}") from error
         if status != 200:
-            raise DeploymentError(f"PATCH {path}: HTTP {status}: {answer[:500]!r}")
+            kind = ApiBusy if status >= 500 else DeploymentError
+            raise kind(f"{method} {path}: HTTP {status}: {answer[:500]!r}")
         return json.loads(answer)
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
@@ -145,15 +153,27 @@ class Deployment:
         return self.get(path)["value"]
 
     def wait_for(self, what: str, ready: Callable[[], bool], timeout: float = 300, every: float = 1.0) -> None:
+        """Poll ``ready`` until it holds; a busy API server counts as not ready yet, a dead component fails."""
         deadline = time.monotonic() + timeout
-        while not ready():
+        busy: ApiBusy | None = None
+        while True:
+            try:
+                if ready():
+                    return
+            except ApiBusy as error:
+                busy = error
             dead = [c for c in self.components if c.process.poll() is not None]
             if dead:
                 raise DeploymentError(f"{dead[0].name} exited while waiting for {what}:\n{dead[0].tail()}")
             if time.monotonic() > deadline:
                 tails = "\n".join(component.tail() for component in self.components)
-                raise DeploymentError(f"{what}: not after {timeout:.0f} s\n{tails}")
+                raise DeploymentError(f"{what}: not after {timeout:.0f} s (last API error: {busy})\n{tails}")
             time.sleep(every)
+
+    def stop(self) -> None:
+        """Stop every component, workers first (as in a rolling shutdown); stopping twice is harmless."""
+        for component in reversed(self.components):
+            component.stop()
 
     def wait_for_runs(self, dag_id: str, count: int, *, timeout: float = 300) -> list[dict[str, Any]]:
         """Wait until ``dag_id`` has at least ``count`` runs, all finished; return them all, oldest first."""
@@ -259,10 +279,7 @@ def dags_ready(deployment: Deployment, dag_ids: Iterable[str]) -> bool:
 
 def healthy(deployment: Deployment) -> bool:
     """The API server answers, and the scheduler's and the DAG processor's heartbeats are recent."""
-    try:
-        health = deployment.get("/monitor/health")
-    except (DeploymentError, OSError):
-        return False
+    health = deployment.get("/monitor/health")  # not up yet: ApiBusy, which wait_for takes for "not yet"
     components = ("metadatabase", "scheduler", "dag_processor")
     return all((health.get(name) or {}).get("status") == "healthy" for name in components)
 

@@ -26,6 +26,10 @@ def metadata_dump(deployment: Deployment) -> bytes:
     return done.stdout
 
 
+def task_logs(deployment: Deployment) -> list[Path]:
+    return sorted(path for path in deployment.logs.rglob("*.log") if "task_id=" in str(path))
+
+
 def files_under(folders: Iterable[Path]) -> list[Path]:
     return [path for folder in folders for path in sorted(folder.rglob("*")) if path.is_file()]
 
@@ -35,8 +39,8 @@ def assert_no_key_anywhere(deployment: Deployment, *, extra_folders: Iterable[Pa
 
     The ``connection`` table holds the key only Fernet-encrypted, so it is searched like the rest.
     """
+    assert task_logs(deployment), "no task log to search"
     searched = files_under([deployment.home, *extra_folders])
-    assert any(path.suffix == ".log" and "task_id=" in str(path) for path in searched), "no task log to search"
     leaks = [f"{path}: {leak}" for path in searched if (leak := find_key(path.read_bytes()))]
     dump = metadata_dump(deployment)
     for table in (b"xcom", b"rendered_task_instance_fields", b"log", b"connection"):

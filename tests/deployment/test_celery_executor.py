@@ -77,7 +77,6 @@ def celery(postgres_admin_uri: str, redis_url: str, tmp_path_factory: pytest.Tem
         ) as deployment:
             connection = main.connection_dict(extra={"retry_backoff": 0.01})
             deployment.cli("connections", "add", "mailpartner_default", "--conn-json", json.dumps(connection))
-            deployment.unpause(MULTI_ACCOUNT, SUPPRESS_FILE)
             yield Celery(deployment, world, sandboxes)
         for sandbox in sandboxes:
             assert sandbox.errors == [], f"{sandbox} failed while serving"
@@ -91,7 +90,8 @@ def test_mapped_fetches_spread_over_both_workers_and_merge_into_one_set(celery: 
     for sandbox in celery.sandboxes:
         sandbox.faults.set_rate(1.0, kinds=[Fault.latency(FETCH_SECONDS)], command="unsubscribe/list")
     try:
-        (scheduled,) = deployment.wait_for_runs(MULTI_ACCOUNT, 1)  # unpausing made it
+        deployment.unpause(MULTI_ACCOUNT, SUPPRESS_FILE)  # one scheduled run each, at once
+        (scheduled,) = deployment.wait_for_runs(MULTI_ACCOUNT, 1)
         manual = deployment.wait_for_run(MULTI_ACCOUNT, deployment.trigger(MULTI_ACCOUNT))
     finally:
         for sandbox in celery.sandboxes:
@@ -124,6 +124,8 @@ def test_the_main_job_triggered_by_hand_runs_on_the_workers(celery: Celery) -> N
 
 
 def test_the_key_is_in_no_log_output_xcom_or_database_row(celery: Celery) -> None:
+    """Searched once every component has stopped: their last words are searched too."""
     deployment = celery.deployment
     deployment.wait_for_runs(SUPPRESS_FILE, 2)  # the scheduled run unpausing made, too
+    deployment.stop()
     assert_no_key_anywhere(deployment, extra_folders=[celery.world.root])

@@ -1,11 +1,14 @@
 """Every example DAG under the real scheduler on the LocalExecutor, however its run was started.
 
 One deployment for the module (metadata DB on PostgreSQL, API server, scheduler, DAG processor),
-MailPartner played by the sandbox with a key every URL encoding changes. The tests run in order,
-each a kind of run for all the examples at once: scheduled (unpausing), ``airflow dags trigger``
+MailPartner played by the sandbox with a key every URL encoding changes. The tests run in file
+order and build on each other, like the days of a deployment: each is a kind of run for all the
+examples at once — scheduled (unpausing: this makes the DAGs run at all), ``airflow dags trigger``
 without and with a logical date, a 3-day ``airflow backfill create`` whose runs overlap, and the
-asset consumer on the producer's events. Then failures: retries exhausted, a task stopped by SIGTERM
-and one failed from outside. Last, the key is searched for in everything the deployment wrote.
+asset consumer on the producer's events. The opt-out counts expected of a run depend on the runs
+before it. Then failures: retries exhausted, a task stopped by SIGTERM (with and without a retry
+left) and one failed from outside. Last, with every component stopped, the key and the subscribers'
+addresses are searched for in everything the deployment wrote.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_mailpartner.storage import staging_path
 from airflow_provider_mailpartner.testing import Fault, MailPartnerSandbox
 from tests.deployment.airflow_deployment import (
     Deployment,
@@ -44,6 +48,7 @@ from tests.deployment.example_world import (
     TIMETABLE_DAGS,
     ExampleWorld,
     check_consumer,
+    check_manifest,
     check_multi_account,
     check_producer,
     check_published,
@@ -53,10 +58,11 @@ from tests.deployment.example_world import (
     create_crm,
     listed_entries,
 )
-from tests.deployment.secrets_search import assert_no_key_anywhere
+from tests.deployment.secrets_search import assert_no_key_anywhere, task_logs
 from tests.nasty_key import NASTY_KEY
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+RETRYING = "deployment_list_with_retry"  # tests/deployment/dags: the list operator with a retry
 BRAND_B_KEY = "brand/b+key=&%"
 ACCOUNTS = ["mailpartner_default", "mp_brand_b"]
 LOGICAL_DATE = "2026-06-15"
@@ -70,6 +76,7 @@ class Local:
     world: ExampleWorld
     main: MailPartnerSandbox
     crm_uri: str
+    listed: list[dict[str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +113,15 @@ def local(postgres_admin_uri: str, tmp_path_factory: pytest.TempPathFactory) -> 
             with running_deployment(
                 base / "airflow-home",
                 postgres_admin_uri=postgres_admin_uri,
-                dag_files=[EXAMPLES / name for name in DAG_FILES],
-                dag_ids=ALL_DAGS,
+                dag_files=[*(EXAMPLES / name for name in DAG_FILES), Path(__file__).parent / "dags" / f"{RETRYING}.py"],
+                dag_ids=[*ALL_DAGS, RETRYING],
                 settings=settings,
             ) as deployment:
                 # The main account's connection in the metadata DB, as typed by whoever runs the deployment:
                 # tasks then read it through the execution API.
                 connection = main.connection_dict(extra={"retry_backoff": 0.01, "max_retries": 2})
                 deployment.cli("connections", "add", "mailpartner_default", "--conn-json", json.dumps(connection))
-                yield Local(deployment, world, main, crm_uri)
+                yield Local(deployment, world, main, crm_uri, main_listed)
             assert main.errors == [], "the sandbox failed while serving"
             assert brand_b.errors == [], "the second sandbox failed while serving"
     finally:
@@ -223,8 +230,17 @@ def test_runs_triggered_with_a_logical_date_succeed(local: Local) -> None:
 
 
 def test_a_three_day_backfill_runs_in_parallel_and_every_run_succeeds(local: Local) -> None:
-    """Three runs at once per DAG; the suppress-file runs all publish the same clean list, whole."""
+    """Three runs at once per DAG; the suppress-file runs all publish the same clean list, whole.
+
+    Beside the published list wait a live writer's staging file (started a minute ago) and a dead
+    one's (two days ago): the runs' clean-up removes the dead one only.
+    """
     deployment = local.deployment
+    published = ObjectStoragePath(f"file://{local.world.root}/published/contacts.clean.csv")
+    now = datetime.now(UTC)
+    live, dead = staging_path(published, now - timedelta(minutes=1)), staging_path(published, now - timedelta(days=2))
+    for planted in (live, dead):
+        planted.write_text("half a clean list")
     for dag_id in TIMETABLE_DAGS:
         deployment.backfill(dag_id, *BACKFILL, max_active_runs=3)
     for dag_id in TIMETABLE_DAGS:
@@ -238,6 +254,8 @@ def test_a_three_day_backfill_runs_in_parallel_and_every_run_succeeds(local: Loc
     check_every_example(local, runs, first_sync=True)
     spans = [(run["start_date"], run["end_date"]) for run in runs[SUPPRESS_FILE]]
     assert any(a[0] < b[1] and b[0] < a[1] for a in spans for b in spans if a is not b), f"no overlap: {spans}"
+    assert (live.exists(), dead.exists()) == (True, False)
+    live.unlink()
 
 
 def test_retries_exhausted_fail_the_run_with_the_typed_error_and_leave_the_published_list(local: Local) -> None:
@@ -262,8 +280,8 @@ def test_retries_exhausted_fail_the_run_with_the_typed_error_and_leave_the_publi
     assert error.startswith("MailPartner connection 'mailpartner_default': HTTP 503: ")
     assert error.endswith("(gave up after 2 retries)")
     assert published_bytes(world) == published
-    assert staging_files(world.root) == []
     folder = world.run_folder(SUPPRESS_FILE, run_id)
+    assert staging_files(folder, world.root / "published") == []
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
@@ -282,19 +300,19 @@ def published_bytes(world: ExampleWorld) -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
 
-def staging_files(root: Path) -> list[Path]:
-    return [path for path in root.rglob("*") if ".partial-" in path.name]
+def staging_files(*folders: Path) -> list[Path]:
+    return [path for folder in folders if folder.exists() for path in folder.rglob("*") if ".partial-" in path.name]
 
 
-def fetch_while_stalled(local: Local) -> tuple[str, int, Path]:
-    """Trigger the main job with MailPartner sending its list a byte at a time; once the list's staging
-    file exists, return the run, the task's process id and the run's folder."""
+def fetch_while_stalled(local: Local, dag_id: str = SUPPRESS_FILE) -> tuple[str, int, Path]:
+    """Trigger ``dag_id`` with MailPartner sending its list a byte at a time; once the list's staging
+    file exists, return the run, the fetching task's process id and the run's folder."""
     deployment, world = local.deployment, local.world
     local.main.faults.set_rate(1.0, kinds=[Fault.trickle(0.5)], command="unsubscribe/list")
-    run_id = deployment.trigger(SUPPRESS_FILE)
-    folder = world.run_folder(SUPPRESS_FILE, run_id)
-    deployment.wait_for("the list's staging file", lambda: folder.exists() and bool(staging_files(folder)), 120, 0.2)
-    (fetch,) = [ti for ti in deployment.task_instances(SUPPRESS_FILE, run_id) if ti["task_id"] == "fetch_unsubscribes"]
+    run_id = deployment.trigger(dag_id)
+    folder = world.run_folder(dag_id, run_id)
+    deployment.wait_for("the list's staging file", lambda: bool(staging_files(folder)), 120, 0.2)
+    (fetch,) = [ti for ti in deployment.task_instances(dag_id, run_id) if ti["task_id"] == "fetch_unsubscribes"]
     assert fetch["state"] == "running", fetch
     assert fetch["pid"], fetch
     return run_id, int(fetch["pid"]), folder
@@ -318,12 +336,36 @@ def test_a_task_stopped_by_sigterm_leaves_no_staging_file(local: Local) -> None:
         local.main.faults.clear()
 
     assert run["state"] == "failed"
-    assert staging_files(world.root) == []
+    assert staging_files(folder, world.root / "published") == []
     error_type, error = task_error(deployment.task_log(SUPPRESS_FILE, run_id, "fetch_unsubscribes"))
-    assert error_type == "AirflowTaskTerminated"
-    assert error == "stopped by SIGTERM while writing; the staging file is removed"
+    assert (error_type, error) == ("WriteStopped", "stopped by SIGTERM while writing; the staging file is removed")
     assert published_bytes(world) == published
     assert list(folder.iterdir()) == []
+
+
+def test_a_task_stopped_by_sigterm_while_writing_is_retried_and_the_retry_publishes(local: Local) -> None:
+    """A worker shutting down is no reason to give up: a task with a retry left runs again."""
+    deployment = local.deployment
+    deployment.unpause(RETRYING)
+    try:
+        run_id, pid, folder = fetch_while_stalled(local, RETRYING)
+        os.kill(pid, signal.SIGTERM)
+        deployment.wait_for("the stopped task up for retry", lambda: fetch_state(local, run_id) == "up_for_retry")
+    finally:
+        local.main.faults.clear()
+    run = deployment.wait_for_run(RETRYING, run_id, timeout=120)
+
+    assert run["state"] == "success"
+    (fetch,) = deployment.task_instances(RETRYING, run_id)
+    assert fetch["try_number"] == 2
+    records = check_manifest(deployment.xcom(RETRYING, run_id, "fetch_unsubscribes"), folder / "unsubscribes.jsonl")
+    assert len(records) == local.main.backend.count
+    assert sorted(path.name for path in folder.iterdir()) == ["unsubscribes.jsonl"]
+
+
+def fetch_state(local: Local, run_id: str) -> str:
+    (fetch,) = local.deployment.task_instances(RETRYING, run_id)
+    return str(fetch["state"])
 
 
 def test_a_task_failed_from_outside_while_writing_leaves_no_staging_file(local: Local) -> None:
@@ -341,12 +383,15 @@ def test_a_task_failed_from_outside_while_writing_leaves_no_staging_file(local: 
         local.main.faults.clear()
 
     assert run["state"] == "failed"
-    assert staging_files(world.root) == []
+    assert staging_files(world.run_folder(SUPPRESS_FILE, run_id), world.root / "published") == []
     assert published_bytes(world) == published
 
 
-def test_the_key_is_in_no_log_output_xcom_or_database_row(local: Local) -> None:
-    """Searched last, after every run above: task logs, components' and commands' output, the data
-    folder, and a dump of the metadata DB (XComs, rendered fields, the audit log, connections)."""
-    time.sleep(1)  # the last log lines reach their files
+def test_the_key_and_the_addresses_are_in_no_log_output_xcom_or_database_row(local: Local) -> None:
+    """Searched last, every component stopped (their last words included): task logs, components' and
+    commands' output, the data folder, and a dump of the metadata DB (XComs, rendered fields, the
+    audit log, connections). Subscribers' addresses reach no task log either: counts only."""
+    local.deployment.stop()
     assert_no_key_anywhere(local.deployment, extra_folders=[local.world.root])
+    logs = "\n".join(path.read_text(errors="replace") for path in task_logs(local.deployment)).lower()
+    assert [entry["email"] for entry in local.listed if entry["email"].lower() in logs] == []
