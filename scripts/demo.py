@@ -32,7 +32,10 @@ DEMO = Path(os.environ.get("MAILPARTNER_DEMO_DIR", PROJECT / ".demo"))  # the te
 # Runs in a child process, so Airflow's own logging goes to a file and the summary stays readable.
 RUN_DAG = """
 import sys
-from airflow.dag_processing.dagbag import DagBag
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.1 keeps it in airflow.models
+    from airflow.models.dagbag import DagBag
 from airflow.sdk.timezone import parse
 
 bag = DagBag(dag_folder=sys.argv[1])
