@@ -18,6 +18,14 @@ from typing import IO, TYPE_CHECKING, cast
 
 import idna
 
+from airflow_provider_mailpartner.contact_files import (
+    HEAD_BYTES,
+    ContactFileError,
+    CsvDialect,
+    find_email_column,
+    sniff_dialect,
+    unreadable,
+)
 from airflow_provider_mailpartner.record_files import (
     OUTPUT_FORMATS,
     OutputFormat,
@@ -59,10 +67,6 @@ ReportRow = tuple[int, str, str, int | str]
 
 class InvalidEmailError(ValueError):
     """The text is not an address that can be compared (or sent); the message says why."""
-
-
-class ContactFileError(ValueError):
-    """The contact file cannot be suppressed: no header, no email column, or unreadable (not UTF-8 CSV)."""
 
 
 def normalize_email(text: str) -> str:
@@ -235,34 +239,42 @@ def suppress_csv(
     clean_path: ObjectStoragePath | str,
     report_path: ObjectStoragePath | str,
     *,
-    email_column: str = "email",
-    delimiter: str = ",",
+    email_column: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> SuppressionSummary:
     """Copy the contact CSV to ``clean_path`` without the rows ``suppression`` lists; report them at ``report_path``.
 
-    The header is kept, and so are the other columns, the row order, the delimiter, the line
-    terminator and a UTF-8 BOM. ``email_column`` is found case-insensitively. A row whose address
-    is empty, missing or invalid is left out too (nothing proves it is not unsubscribed) and
-    reported as ``invalid_email``. The report is a CSV ``row,email,reason,unsubscribe_id``
-    (``row`` counts data rows from 1). Both files are published only once both are complete
-    (report first); on any failure the previous files stay as they were.
+    The file is read as spreadsheets write it (:mod:`~airflow_provider_mailpartner.contact_files`):
+    its encoding (UTF-8, UTF-8 with a BOM, cp1252), separator (``,`` ``;`` tab ``|``) and address
+    column are found unless given. Every kept row is copied byte for byte, in order: header, other
+    columns, quoting, separator, line endings, encoding and BOM stay as they were. A row whose
+    address is empty, missing or invalid is left out too (nothing proves it is not unsubscribed)
+    and reported as ``invalid_email``. The report is a CSV ``row,email,reason,unsubscribe_id``
+    (``row`` counts data rows from 1) in the input's dialect, so a spreadsheet opens it as it opened
+    the contacts. Both files are published only once both are complete (report first); on any
+    failure the previous files stay as they were.
 
-    :param contacts: the contact CSV, UTF-8 with a header row.
+    :param contacts: the contact CSV, with a header row.
     :param suppression: the addresses to leave out.
     :param clean_path: where the contacts that may be mailed go.
     :param report_path: where the left-out rows are listed, with the reason and unsubscribe id.
-    :param email_column: the name of the address column.
-    :param delimiter: the field delimiter, of the input and the clean file.
+    :param email_column: the name of the address column (case, accents and spacing ignored); by
+        default the one column named like an address (``email``, ``E-mail Address``,
+        ``Adresse e-mail``, ``courriel``...).
+    :param delimiter: the separator; by default the one that splits the header line into the most cells.
+    :param encoding: ``utf-8``, ``utf-8-sig`` or ``cp1252``; by default found from the file's start.
     :return: the counts and paths, see :class:`SuppressionSummary`.
     """
     started = time.perf_counter()
     source, clean, report = storage_path(contacts), storage_path(clean_path), storage_path(report_path)
     if clean == report:
         raise ValueError(f"clean_path and report_path are the same file: {clean}")
+    dialect = sniff_dialect(_head(source), str(source), encoding=encoding, delimiter=delimiter)
     # Leaving the block moves the report into place, then the clean file; an error removes both staging files.
     with staged(clean) as clean_staging, staged(report) as report_staging:
         rows_in, rows_out, suppressed = _write_staged(
-            source, suppression, clean_staging, report_staging, email_column, delimiter
+            source, suppression, clean_staging, report_staging, email_column, dialect
         )
     summary = SuppressionSummary(
         rows_in=rows_in,
@@ -274,8 +286,10 @@ def suppress_csv(
         seconds=time.perf_counter() - started,
     )
     log.info(
-        "Suppression: %d contacts in, %d out, %d unsubscribed, %d invalid addresses, in %.2f s",
+        "Suppression: %d contacts in (%s, separator %r), %d out, %d unsubscribed, %d invalid addresses, in %.2f s",
         summary.rows_in,
+        dialect.encoding,
+        dialect.delimiter,
         summary.rows_out,
         summary.suppressed,
         summary.invalid,
@@ -284,34 +298,45 @@ def suppress_csv(
     return summary
 
 
+def _head(source: ObjectStoragePath) -> bytes:
+    """The file's first bytes, which decide its dialect."""
+    try:
+        with source.open("rb") as handle:  # type: ignore[no-untyped-call]
+            return bytes(handle.read(HEAD_BYTES))
+    except FileNotFoundError:
+        raise ContactFileError(f"{source}: no such contact file") from None
+
+
 def _write_staged(
     source: ObjectStoragePath,
     suppression: SuppressionSet,
     clean_staging: ObjectStoragePath,
     report_staging: ObjectStoragePath,
-    email_column: str,
-    delimiter: str,
+    email_column: str | None,
+    dialect: CsvDialect,
 ) -> tuple[int, int, int]:
     """Write the report and the clean file to their staging paths; return rows in, rows out, rows suppressed.
 
     The reader parses one copy of the lines; the other copy is what the clean file gets, as it was
     read: no field, quote, delimiter, line terminator or BOM is rewritten.
     """
-    with source.open("r", encoding="utf-8", newline="") as contacts:  # type: ignore[no-untyped-call]
-        rows, texts, header = _read_header(contacts, source, delimiter)
-        column = _email_column_index(header, email_column, source)
+    encoding = dialect.text_encoding
+    with source.open("r", encoding=encoding, newline="") as contacts:  # type: ignore[no-untyped-call]
+        rows, texts, header = _read_header(contacts, source, dialect)
+        column = find_email_column(header, str(source), email_column)
         with (
-            clean_staging.open("w", encoding="utf-8", newline="") as clean_file,  # type: ignore[no-untyped-call]
-            report_staging.open("w", encoding="utf-8", newline="") as report_file,  # type: ignore[no-untyped-call]
+            clean_staging.open("w", encoding=encoding, newline="") as clean_file,  # type: ignore[no-untyped-call]
+            report_staging.open("w", encoding=encoding, newline="") as report_file,  # type: ignore[no-untyped-call]
         ):
             clean_file.write("".join(islice(texts, rows.line_num)))
-            report_file.write(_csv_text([REPORT_HEADER]))
-            blocks = _blocks(rows, texts, source, delimiter)
-            return _filter_rows(blocks, column, suppression._ids, clean_file, report_file)
+            bom = "\ufeff" if dialect.encoding == "utf-8-sig" else ""
+            report_file.write(bom + _csv_text([REPORT_HEADER], dialect))
+            blocks = _blocks(rows, texts, source, dialect)
+            return _filter_rows(blocks, column, suppression._ids, clean_file, report_file, dialect)
 
 
 def _read_header(
-    contacts: IO[str], source: ObjectStoragePath, delimiter: str
+    contacts: IO[str], source: ObjectStoragePath, dialect: CsvDialect
 ) -> tuple[_CsvReader, Iterator[str], list[str]]:
     """The reader, past the header; the lines as read (BOM included); the header row (BOM removed)."""
     parsed, texts = tee(contacts)
@@ -319,25 +344,17 @@ def _read_header(
         first_line = next(parsed, None)
         if first_line is None:
             raise ContactFileError(f"{source}: the file is empty; a header row is required")
-        rows = csv.reader(chain([first_line.removeprefix("\ufeff")], parsed), delimiter=delimiter)
+        rows = csv.reader(chain([first_line.removeprefix("\ufeff")], parsed), delimiter=dialect.delimiter)
         header = next(rows)
-    except (UnicodeDecodeError, csv.Error) as error:
+    except UnicodeDecodeError as error:
+        raise ContactFileError(unreadable(str(source), error, dialect.encoding, "in the header row")) from None
+    except csv.Error as error:
         raise ContactFileError(f"{source}: the header row is unreadable: {error}") from None
     return rows, texts, header
 
 
-def _email_column_index(header: list[str], email_column: str, source: ObjectStoragePath) -> int:
-    """The one column named ``email_column``, ignoring case and surrounding spaces."""
-    wanted = email_column.strip().casefold()
-    found = [index for index, name in enumerate(header) if name.strip().casefold() == wanted]
-    if len(found) != 1:
-        problem = "no column" if not found else f"{len(found)} columns"
-        raise ContactFileError(f"{source}: {problem} named {email_column!r} in the header {header!r}")
-    return found[0]
-
-
 def _blocks(
-    rows: _CsvReader, texts: Iterator[str], source: ObjectStoragePath, delimiter: str
+    rows: _CsvReader, texts: Iterator[str], source: ObjectStoragePath, dialect: CsvDialect
 ) -> Iterator[tuple[list[list[str]], list[str]]]:
     """The data rows a block at a time, with the text each was read from; unreadable input -> ContactFileError."""
     rows_read = 0
@@ -345,12 +362,15 @@ def _blocks(
         lines_read = rows.line_num
         try:
             block = list(islice(rows, _BLOCK_ROWS))
-        except (UnicodeDecodeError, csv.Error) as error:
+        except UnicodeDecodeError as error:
+            where = f"after data row {rows_read}"
+            raise ContactFileError(unreadable(str(source), error, dialect.encoding, where)) from None
+        except csv.Error as error:
             raise ContactFileError(f"{source}: unreadable after data row {rows_read}: {error}") from None
         if not block:
             return
         lines = list(islice(texts, rows.line_num - lines_read))
-        yield block, lines if len(lines) == len(block) else _record_texts(lines, delimiter)
+        yield block, lines if len(lines) == len(block) else _record_texts(lines, dialect.delimiter)
         rows_read += len(block)
 
 
@@ -365,10 +385,10 @@ def _record_texts(lines: list[str], delimiter: str) -> list[str]:
     return texts
 
 
-def _csv_text(rows: Iterable[Iterable[object]]) -> str:
-    """Rows as CSV text, to be written in one call (each write through ObjectStoragePath records lineage)."""
+def _csv_text(rows: Iterable[Iterable[object]], dialect: CsvDialect) -> str:
+    """Rows as CSV text in ``dialect``, written in one call (each write through ObjectStoragePath records lineage)."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    csv.writer(buffer, delimiter=dialect.delimiter, lineterminator=dialect.line_terminator).writerows(rows)
     return buffer.getvalue()
 
 
@@ -378,13 +398,14 @@ def _filter_rows(
     ids_by_address: Mapping[str, int],
     clean_file: IO[str],
     report_file: IO[str],
+    dialect: CsvDialect,
 ) -> tuple[int, int, int]:
     """Write each block's kept rows and report rows; return rows in, rows out, rows suppressed."""
     rows_in = rows_out = suppressed = 0
     for block, row_texts in blocks:
         keep, unsubscribed, invalid = _judge_block(block, column, ids_by_address, first_row=rows_in + 1)
         clean_file.write("".join(compress(row_texts, keep)))
-        report_file.write(_csv_text(merge(unsubscribed, invalid)))
+        report_file.write(_csv_text(merge(unsubscribed, invalid), dialect))
         rows_in += len(block)
         rows_out += keep.count(True)
         suppressed += len(unsubscribed)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset
 
+from airflow_provider_mailpartner.contact_files import ENCODINGS
 from airflow_provider_mailpartner.exceptions import MailPartnerError
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
 from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat, write_records
@@ -39,7 +40,6 @@ DEFAULT_MAX_XCOM_RECORDS = 20_000
 DEFAULT_CONN_ID = "mailpartner_default"
 FAILED_SHOWN = 50
 INVALID_ADDRESS = 9
-CSV_DELIMITERS = (",", ";", "\t")
 _NOT_SENT = RuntimeError("not sent: an earlier error stopped the task")
 
 
@@ -186,8 +186,13 @@ class AddUnsubscribesOperator(TemplatedOperator):
 
     :param mailpartner_conn_id: the ``mailpartner`` connection holding the API key.
     :param emails: the addresses, e.g. from an upstream XCom (templated).
-    :param input_path: or a file in object storage: one address per line, or a CSV with an
-        ``email`` column (templated).
+    :param input_path: or a file in object storage: one address per line, or a CSV (any separator)
+        whose header names the address column (templated). Read as spreadsheets write it: UTF-8,
+        UTF-8 with a BOM or cp1252, found from the file's start.
+    :param email_column: the address column's name in ``input_path``, if the header does not make it
+        plain (by default the one column named like an address: ``email``, ``E-mail Address``,
+        ``Adresse e-mail``, ``courriel``...).
+    :param encoding: ``input_path``'s encoding (``utf-8``, ``utf-8-sig`` or ``cp1252``), if not the one found.
     :param max_requests_per_minute: the pace for this task's requests; MailPartner allows 2000
         per minute from one IP. Lower it when other jobs share the account's IP.
     :param max_workers: concurrent requests, enough to reach the pace over a real network.
@@ -204,6 +209,8 @@ class AddUnsubscribesOperator(TemplatedOperator):
         mailpartner_conn_id: str = DEFAULT_CONN_ID,
         emails: Iterable[str] | str | None = None,
         input_path: str | ObjectStoragePath | None = None,
+        email_column: str | None = None,
+        encoding: str | None = None,
         max_requests_per_minute: float = API_REQUESTS_PER_MINUTE,
         max_workers: int = 8,
         response_format: str | None = None,
@@ -213,6 +220,8 @@ class AddUnsubscribesOperator(TemplatedOperator):
             raise ValueError("give exactly one of emails or input_path")
         if input_path is not None and not str(input_path).strip():
             raise ValueError("input_path is empty: give the path of the file of addresses")
+        if encoding is not None and encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS} or None (found from the file), not {encoding!r}")
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         if not 0 < max_requests_per_minute <= 60_000:
@@ -221,6 +230,8 @@ class AddUnsubscribesOperator(TemplatedOperator):
         self.mailpartner_conn_id = mailpartner_conn_id
         self.emails = emails
         self.input_path = input_path
+        self.email_column = email_column
+        self.encoding = encoding
         self.max_requests_per_minute = max_requests_per_minute
         self.max_workers = max_workers
         self.response_format = response_format
@@ -274,9 +285,9 @@ class AddUnsubscribesOperator(TemplatedOperator):
         if self.input_path is None:
             yield from _address_values(self.emails)
             return
-        text = storage_path(self.input_path).read_text(encoding="utf-8-sig")
+        path = storage_path(self.input_path)
         found = False
-        for address in _addresses_in(text):
+        for address in _addresses_in(_file_text(path, self.encoding), str(path), self.email_column):
             found = found or bool(address.strip())
             yield address
         if not found:
@@ -339,21 +350,36 @@ def _unique_addresses(candidates: Iterable[object]) -> tuple[list[str], list[str
     return unique, invalid
 
 
-def _addresses_in(text: str) -> Iterator[str]:
-    """One address per line, or a CSV (``,``, ``;`` or tab) whose header has an ``email`` column."""
+def _file_text(path: ObjectStoragePath, encoding: str | None) -> str:
+    """The file's text, in the encoding found from its start (UTF-8, UTF-8 with a BOM, cp1252) unless given."""
+    from airflow_provider_mailpartner.contact_files import HEAD_BYTES, ContactFileError, sniff_dialect, unreadable
+
+    data = path.read_bytes()
+    found = sniff_dialect(data[:HEAD_BYTES], str(path), encoding=encoding).encoding
+    try:
+        return data.decode(found)
+    except UnicodeDecodeError as error:
+        raise ContactFileError(unreadable(str(path), error, found, f"at offset {error.start}")) from None
+
+
+def _addresses_in(text: str, source: str = "the input", email_column: str | None = None) -> Iterator[str]:
+    """One address per line, or a CSV whose header names the address column (any separator, as in suppression).
+
+    A one-cell first line that is not a column name is an address; ``email_column`` says it is a CSV.
+    """
+    from airflow_provider_mailpartner.contact_files import detect_delimiter, find_email_column, is_email_column_name
+
     lines = text.splitlines()
     start = next((number for number, line in enumerate(lines) if line.strip()), len(lines))
-    header = lines[start] if start < len(lines) else ""
-    for delimiter in CSV_DELIMITERS:
-        columns = [name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter), [])]
-        if "email" in columns:
-            column = columns.index("email")
-            for row in csv.reader(lines[start + 1 :], delimiter=delimiter):
-                yield row[column] if column < len(row) else ""
-            return
-    if any(delimiter in header for delimiter in CSV_DELIMITERS):
-        raise ValueError(f"the CSV input has no 'email' column (header: {header[:80]!r})")
-    yield from lines
+    header_line = lines[start] if start < len(lines) else ""
+    delimiter = detect_delimiter(header_line)
+    header = next(csv.reader([header_line], delimiter=delimiter), [])
+    if email_column is None and len(header) < 2 and not any(map(is_email_column_name, header)):
+        yield from lines
+        return
+    column = find_email_column(header, source, email_column)
+    for row in csv.reader(lines[start + 1 :], delimiter=delimiter):
+        yield row[column] if column < len(row) else ""
 
 
 def _address_values(emails: Iterable[str] | str | None) -> Iterator[str]:

@@ -124,7 +124,7 @@ def test_when_the_suppression_fails_the_published_list_stays_and_nothing_new_app
 ):
     assert run_example(FILE, DAG_ID, logical_date=DAY).state == "success"
     before = files_under(contacts)
-    (contacts / "contacts.csv").write_text("contact_id,name,mail\r\n1,Anne,anne.martin@gmail.com\r\n")
+    (contacts / "contacts.csv").write_text("contact_id,name,phone\r\n1,Anne,0612345678\r\n")
 
     result = run_example(FILE, DAG_ID, logical_date=NEXT_DAY)
 

@@ -231,14 +231,42 @@ def test_unique_addresses_keep_the_first_spelling_and_report_invalid_ones():
     assert invalid == ["oops", "c d@x.fr"]
 
 
-def test_a_csv_without_an_email_column_is_refused():
-    with pytest.raises(ValueError, match="no 'email' column"):
-        list(_addresses_in("name,mail\nAnn,a@x.fr\n"))
+def test_a_csv_without_an_address_column_is_refused_naming_its_header_cells():
+    with pytest.raises(ValueError, match=r"optouts.csv: no column named like an address .* \['name', 'phone'\]"):
+        list(_addresses_in("name,phone\nAnn,0612345678\n", "optouts.csv"))
 
 
 def test_files_with_one_address_per_line_are_read_as_such():
     assert list(_addresses_in("a@x.fr\nb@x.fr")) == ["a@x.fr", "b@x.fr"]
     assert list(_addresses_in("email\na@x.fr")) == ["a@x.fr"]
+    assert list(_addresses_in("Adresse e-mail\na@x.fr")) == ["a@x.fr"]
+
+
+@pytest.mark.parametrize(
+    ("text", "email_column"),
+    [
+        ("Id;Prénom;E-mail Address;Ville\n1;Zoé;z@x.fr;Lyon\n2;Léa;l@x.fr;Nice\n", None),
+        ("Nom\tCourriel\nZoé\tz@x.fr\nLéa\tl@x.fr\n", None),
+        ("nom|adresse mél\nZoé|z@x.fr\nLéa|l@x.fr\n", None),
+        ("Nom;Contact pro\nZoé;z@x.fr\nLéa;l@x.fr\n", "contact PRO"),
+    ],
+    ids=["excel-semicolon", "tab-courriel", "pipe-mel", "named-by-the-user"],
+)
+def test_the_address_column_is_found_whatever_the_separator_and_its_french_name(text, email_column):
+    assert list(_addresses_in(text, "optouts.csv", email_column)) == ["z@x.fr", "l@x.fr"]
+
+
+def test_a_french_excel_file_of_opt_outs_is_pushed_without_options(connection, run_dag, tmp_path):
+    rows = "Id;Prénom;Adresse e-mail;Remarque\r\n1;Zoé;zoe@exemple.fr;désinscrite au salon\r\n2;Lé;lea@exemple.fr;\r\n"
+    (tmp_path / "optouts.csv").write_bytes(rows.encode("cp1252"))
+    result = run_dag(f"AddUnsubscribesOperator(task_id='push', input_path='file://{tmp_path}/optouts.csv')")
+    assert result.xcoms["push"] == {"added": 2, "already_listed": 0, "invalid": 0, "failed": 0}
+    assert sorted(entry["email"] for entry in connection.backend.entries()) == ["lea@exemple.fr", "zoe@exemple.fr"]
+
+
+def test_an_encoding_the_package_does_not_read_is_refused_when_the_dag_is_parsed():
+    with pytest.raises(ValueError, match="encoding must be one of"):
+        AddUnsubscribesOperator(task_id="push", input_path="file:///x.csv", encoding="latin-9")
 
 
 # --- found by review: inputs as they really arrive --------------------------------------------
