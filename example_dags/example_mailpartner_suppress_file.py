@@ -5,7 +5,8 @@ Shows the main job of this provider, failing closed at every step:
 1. ``fetch_unsubscribes`` writes the whole list to ``<root>/runs/<dag_id>/<run_id>/unsubscribes.jsonl``
    (atomically, with a SHA-256 manifest as XCom).
 2. ``suppress_contacts`` checks that file against its manifest, then streams ``<root>/contacts.csv``
-   (a CSV with an ``email`` column; every other column passes through) into
+   (a CSV as Excel writes it — ``,`` or ``;``, UTF-8 or cp1252 — with an address column such as
+   ``email`` or ``Adresse e-mail``; every other column passes through, byte for byte) into
    ``<root>/runs/<dag_id>/<run_id>/contacts.clean.csv`` and a report of the removed rows,
    ``<root>/runs/<dag_id>/<run_id>/contacts.suppressed.csv``.
 3. ``publish_clean_list`` puts the clean file at ``<root>/published/contacts.clean.csv``, the one
@@ -40,6 +41,7 @@ import os
 import pendulum
 from airflow.sdk import DAG, task
 
+from airflow_provider_mailpartner.operators.suppression import SuppressContactsOperator
 from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOperator
 
 ROOT = os.environ.get("MAILPARTNER_EXAMPLE_ROOT", "file:///tmp/mailpartner-example").rstrip("/")
@@ -58,14 +60,13 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     fetch = UnsubscribeListOperator(task_id="fetch_unsubscribes", output_path=f"{RUN_FOLDER}/unsubscribes.jsonl")
-
-    @task
-    def suppress_contacts(manifest: dict[str, object], clean_path: str, report_path: str) -> dict[str, object]:
-        """Every contact whose address is on the list (in any case or Unicode form) goes to the report."""
-        from airflow_provider_mailpartner.suppression import SuppressionSet, suppress_csv
-
-        suppression = SuppressionSet.from_manifest(manifest)  # refuses a file that is not what was fetched
-        return suppress_csv(CONTACTS, suppression, clean_path, report_path).as_dict()
+    suppress = SuppressContactsOperator(  # every contact on the list, in any case or Unicode form, goes to the report
+        task_id="suppress_contacts",
+        unsubscribes=fetch.output,  # the manifest: a file that is not what was fetched is refused
+        contacts_path=CONTACTS,
+        clean_path=f"{RUN_FOLDER}/contacts.clean.csv",
+        report_path=f"{RUN_FOLDER}/contacts.suppressed.csv",
+    )
 
     @task
     def publish_clean_list(summary: dict[str, object]) -> dict[str, object]:
@@ -78,12 +79,7 @@ with DAG(
             ObjectStoragePath(str(summary["clean_path"])).copy(staging)
         return {"path": PUBLISHED, "rows": summary["rows_out"], "from": summary["clean_path"]}
 
-    summary = suppress_contacts(
-        fetch.output,
-        clean_path=f"{RUN_FOLDER}/contacts.clean.csv",
-        report_path=f"{RUN_FOLDER}/contacts.suppressed.csv",
-    )
-    publish_clean_list(summary)
+    publish_clean_list(suppress.output)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

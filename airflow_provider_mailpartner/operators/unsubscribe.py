@@ -15,13 +15,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset
 
 from airflow_provider_mailpartner.contact_files import ENCODINGS
 from airflow_provider_mailpartner.exceptions import MailPartnerError
+from airflow_provider_mailpartner.operators.assets import asset_uri, outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
 from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat, write_records
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
@@ -85,13 +85,8 @@ class UnsubscribeListOperator(TemplatedOperator):
             raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
         if output_path is not None and not str(output_path).strip():
             raise ValueError("output_path is empty: give a path, or leave it out to return the records as XCom")
-        if output_path is not None and "{{" not in str(output_path):
-            given = kwargs.pop("outlets", None)
-            outlets = [] if given is None else list(given) if isinstance(given, (list, tuple)) else [given]
-            uri = _asset_uri(str(output_path))
-            if all(getattr(outlet, "uri", None) != uri for outlet in outlets):
-                outlets.append(Asset(uri))
-            kwargs["outlets"] = outlets
+        if (fixed := untemplated(output_path)) is not None:
+            kwargs["outlets"] = outlets_declaring(fixed, kwargs.pop("outlets", None))
         super().__init__(**kwargs)
         self.mailpartner_conn_id = mailpartner_conn_id
         self.output_path = output_path
@@ -142,7 +137,7 @@ class UnsubscribeListOperator(TemplatedOperator):
 
     def _describe_asset_event(self, context: Context, manifest: Manifest) -> None:
         """Put the manifest on the asset event, so a consumer can check the file it is handed."""
-        uri = _asset_uri(str(self.output_path))
+        uri = asset_uri(str(self.output_path))
         outlet_events = context.get("outlet_events")
         for outlet in self.outlets:
             if outlet_events is not None and isinstance(outlet, Asset) and outlet.uri == uri:
@@ -417,9 +412,3 @@ def _moment(value: str | datetime | None, zone: ZoneInfo) -> datetime | None:
         except ValueError:
             raise ValueError(f"created_since must be an ISO 8601 date or datetime, not {value!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-
-
-def _asset_uri(path: str) -> str:
-    """The path as an asset URI, without the connection id some storage URLs carry (``s3://conn@bucket``)."""
-    parts = urlsplit(path)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if parts.scheme else path

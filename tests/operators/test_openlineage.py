@@ -22,6 +22,7 @@ from airflow_provider_mailpartner.lineage import (
     unsubscribe_list_datasets,
     unsubscribe_list_namespace,
 )
+from airflow_provider_mailpartner.operators.suppression import SuppressContactsOperator
 from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator, UnsubscribeListOperator
 from tests.dag_runs import dags_folder
 from tests.key_leaks import assert_no_key
@@ -34,6 +35,7 @@ RECORD_FIELDS = [("id", "integer"), ("email", "string"), ("created_at", "string"
 DAG_FILE = """\
 import pendulum
 from airflow.sdk import DAG
+from airflow_provider_mailpartner.operators.suppression import SuppressContactsOperator
 from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator, UnsubscribeListOperator
 
 with DAG({dag_id!r}, schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False) as dag:
@@ -302,3 +304,33 @@ def test_an_unreadable_connection_gives_no_input_rather_than_a_second_error(open
 
     assert [(d.namespace, d.name) for d in lineage.inputs] == [("file", f"{tmp_path}/in.txt")]
     assert lineage.outputs == []
+
+
+@pytest.mark.parametrize(
+    ("unsubscribes", "list_input"),
+    [
+        ({"path": "file:///data/runs/r1/unsubscribes.jsonl", "format": "jsonl", "count": 2, "sha256": "0" * 64}, True),
+        ("file:///data/runs/r1/unsubscribes.jsonl", True),
+        ("{'not': 'a manifest'", False),  # unreadable: lineage gives what it can, never a second error
+    ],
+    ids=["manifest", "record-file-path", "unreadable"],
+)
+def test_suppression_lineage_is_the_contacts_and_the_list_in_the_clean_file_and_report_out(
+    openlineage_provider, unsubscribes, list_input
+):
+    operator = SuppressContactsOperator(
+        task_id="suppress",
+        unsubscribes=unsubscribes,
+        contacts_path="s3://crm_conn@crm/contacts.csv",
+        clean_path="file:///data/clean.csv",
+        report_path="file:///data/report.csv",
+    )
+
+    lineage = operator.get_openlineage_facets_on_complete(None)
+
+    inputs = [("s3://crm", "contacts.csv")] + ([("file", "/data/runs/r1/unsubscribes.jsonl")] if list_input else [])
+    assert [(d.namespace, d.name) for d in lineage.inputs] == inputs
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        ("file", "/data/clean.csv"),
+        ("file", "/data/report.csv"),
+    ]

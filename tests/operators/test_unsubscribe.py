@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from airflow_provider_mailpartner.operators.assets import asset_uri
 from airflow_provider_mailpartner.operators.unsubscribe import (
     AddUnsubscribesOperator,
     UnsubscribeListOperator,
     _addresses_in,
-    _asset_uri,
     _unique_addresses,
 )
 from airflow_provider_mailpartner.testing import Fault
@@ -27,14 +27,6 @@ SEED = [
     {"email": ' Quote"d,comma@example.com', "created_at": "2021-01-01 00:00:00"},
     {"email": "zoë@exämple.fr", "created_at": "2024-03-31 02:30:00"},
 ]
-
-
-@pytest.fixture
-def connection(sandbox, monkeypatch):
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MAILPARTNER_DEFAULT", sandbox.connection_json(extra={"retry_backoff": 0.01, "max_retries": 2})
-    )
-    return sandbox
 
 
 def expected_records(sandbox) -> list[dict]:
@@ -155,7 +147,7 @@ def test_a_plain_output_path_is_declared_as_an_asset_a_templated_one_is_not():
     templated = UnsubscribeListOperator(task_id="b", output_path="file:///d/{{ ds }}/u.jsonl")
     assert [outlet.uri for outlet in plain.outlets] == ["s3://bucket/mp/unsubscribes.jsonl"]
     assert templated.outlets == []
-    assert _asset_uri("file:///data/u.jsonl") == "file:///data/u.jsonl"
+    assert asset_uri("file:///data/u.jsonl") == "file:///data/u.jsonl"
 
 
 def test_bad_arguments_fail_at_parse_time():
