@@ -61,12 +61,17 @@ class CsvDialect:
         return "utf-8" if self.encoding == "utf-8-sig" else self.encoding
 
 
-def sniff_dialect(head: bytes, source: str, *, encoding: str | None = None, delimiter: str | None = None) -> CsvDialect:
-    """The dialect of a file whose first bytes are ``head``; ``encoding`` and ``delimiter`` as given, if given."""
+def check_options(encoding: str | None = None, delimiter: str | None = None) -> None:
+    """Refuse an ``encoding`` or ``delimiter`` given by hand that the reading cannot use (operators: at parse time)."""
     if encoding is not None and encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS} or None (found from the file), not {encoding!r}")
     if delimiter is not None and len(delimiter) != 1:
         raise ValueError(f"delimiter must be one character or None (found from the header), not {delimiter!r}")
+
+
+def sniff_dialect(head: bytes, source: str, *, encoding: str | None = None, delimiter: str | None = None) -> CsvDialect:
+    """The dialect of a file whose first bytes are ``head``; ``encoding`` and ``delimiter`` as given, if given."""
+    check_options(encoding, delimiter)
     chosen = encoding or detect_encoding(head, source)
     text = _decoded_head(head, chosen, source)
     header_line, _, _ = text.removeprefix("\ufeff").partition("\n")

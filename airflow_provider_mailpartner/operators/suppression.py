@@ -9,7 +9,7 @@ import ast
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailpartner.contact_files import ENCODINGS
+from airflow_provider_mailpartner.contact_files import check_options
 from airflow_provider_mailpartner.operators.assets import outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
 
@@ -61,10 +61,7 @@ class SuppressContactsOperator(TemplatedOperator):
         for name, path in (("contacts_path", contacts_path), ("clean_path", clean_path), ("report_path", report_path)):
             if not str(path).strip():
                 raise ValueError(f"{name} is empty: give the path of a file")
-        if encoding is not None and encoding not in ENCODINGS:
-            raise ValueError(f"encoding must be one of {ENCODINGS} or None (found from the file), not {encoding!r}")
-        if delimiter is not None and len(delimiter) != 1:
-            raise ValueError(f"delimiter must be one character or None (found from the header), not {delimiter!r}")
+        check_options(encoding, delimiter)
         if (fixed := untemplated(clean_path)) is not None:
             kwargs["outlets"] = outlets_declaring(fixed, kwargs.pop("outlets", None))
         super().__init__(**kwargs)

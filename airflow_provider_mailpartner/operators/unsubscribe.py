@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset
 
-from airflow_provider_mailpartner.contact_files import ENCODINGS
+from airflow_provider_mailpartner.contact_files import check_options
 from airflow_provider_mailpartner.exceptions import MailPartnerError
 from airflow_provider_mailpartner.operators.assets import asset_uri, outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
@@ -215,8 +215,7 @@ class AddUnsubscribesOperator(TemplatedOperator):
             raise ValueError("give exactly one of emails or input_path")
         if input_path is not None and not str(input_path).strip():
             raise ValueError("input_path is empty: give the path of the file of addresses")
-        if encoding is not None and encoding not in ENCODINGS:
-            raise ValueError(f"encoding must be one of {ENCODINGS} or None (found from the file), not {encoding!r}")
+        check_options(encoding)
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         if not 0 < max_requests_per_minute <= 60_000:
