@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -253,3 +254,32 @@ def _as_bool(value: object) -> bool | None:
     if text in ("false", "0", "no", "off", ""):
         return False
     return None
+
+
+def missing_connection(conn_id: str) -> str:
+    """Why ``conn_id`` could not be found: not defined, or set in the environment in a form Airflow cannot read.
+
+    Airflow drops an ``AIRFLOW_CONN_*`` value it cannot parse as if it were not there; saying
+    "not defined" then sends the user looking for the wrong mistake. The value is never quoted:
+    it holds the key.
+    """
+    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+    value = os.environ.get(variable)
+    if value is None:
+        return (
+            f"Connection {conn_id!r} is not defined; create a connection of type 'mailpartner' with the API key "
+            "as its password"
+        )
+    why = ""
+    if value.lstrip().startswith("{"):
+        try:
+            json.loads(value)
+        except ValueError as error:
+            why = f" (not valid JSON: {getattr(error, 'msg', error)} at line {getattr(error, 'lineno', '?')}"
+            why += f", column {getattr(error, 'colno', '?')})"
+    return (
+        f"Connection {conn_id!r}: the environment variable {variable} is set, but Airflow could not read it as a "
+        f"connection{why}. Write it as JSON, "
+        '{"conn_type": "mailpartner", "password": "<key>", "extra": {...}}, or as a URI, '
+        "mailpartner://:<key percent-encoded>@api.mailpartner.fr/"
+    )

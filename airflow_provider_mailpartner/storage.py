@@ -37,11 +37,30 @@ _STARTED_FORMAT = "%Y%m%dT%H%M%SZ"
 _STARTED = re.compile(r"(\d{8}T\d{6}Z)-[0-9a-f]+")
 
 
-def storage_path(path: ObjectStoragePath | str) -> ObjectStoragePath:
-    """``path`` as an :class:`~airflow.sdk.ObjectStoragePath` (a URL string such as ``file:///x`` or ``s3://conn@b/k``)."""
+def storage_path(path: ObjectStoragePath | str, what: str = "path") -> ObjectStoragePath:
+    """``path`` as an :class:`~airflow.sdk.ObjectStoragePath` (a URL string such as ``file:///x`` or ``s3://conn@b/k``).
+
+    A relative path is refused (:func:`refuse_relative`); ``what`` names it in the error.
+    """
     from airflow.sdk import ObjectStoragePath
 
-    return path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(path)
+    if isinstance(path, ObjectStoragePath):
+        return path
+    refuse_relative(path, what)
+    return ObjectStoragePath(path)
+
+
+def refuse_relative(path: object, what: str) -> None:
+    """Refuse a relative local path: it would land in the worker's current folder, which differs from run to run.
+
+    A path holding a template is left for after rendering.
+    """
+    text = str(path)
+    if "{{" not in text and "://" not in text and not text.startswith("/"):
+        raise ValueError(
+            f"{what} {text!r} is a relative path: it would be read or written in whatever folder the worker "
+            "runs in. Give a URL or an absolute path: file:///data/x.csv, /data/x.csv, s3://conn@bucket/x.csv"
+        )
 
 
 def staging_path(path: ObjectStoragePath, started: datetime | None = None) -> ObjectStoragePath:
@@ -84,7 +103,10 @@ def staged(path: ObjectStoragePath) -> Iterator[ObjectStoragePath]:
     """
     if path.is_dir():  # a move onto a folder would land inside it
         raise IsADirectoryError(f"{path} is a folder, not a file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"cannot write {path}: a part of its folder is a file, not a folder") from None
     if stale := stale_staging_files(path):
         log.info("Removing %d staging file(s) of %s left by writers that died over a day ago", len(stale), path)
         for file in stale:
@@ -94,6 +116,11 @@ def staged(path: ObjectStoragePath) -> Iterator[ObjectStoragePath]:
         with _stopped_by_sigterm():
             yield staging
         staging.move(path)  # once written, published even if SIGTERM comes now: the task then stops as Airflow stops it
+    except OSError as error:
+        if staging.name not in str(getattr(error, "filename", "")):
+            raise
+        # The hidden staging file is the library's business: the error names the path the user gave.
+        raise type(error)(error.errno, f"cannot write {path}: {error.strerror or error}") from None
     finally:
         if staging.exists():
             staging.unlink()

@@ -267,7 +267,8 @@ def suppress_csv(
     :return: the counts and paths, see :class:`SuppressionSummary`.
     """
     started = time.perf_counter()
-    source, clean, report = storage_path(contacts), storage_path(clean_path), storage_path(report_path)
+    source, clean = storage_path(contacts, "contacts"), storage_path(clean_path, "clean_path")
+    report = storage_path(report_path, "report_path")
     if clean == report:
         raise ValueError(f"clean_path and report_path are the same file: {clean}")
     dialect = sniff_dialect(_head(source), str(source), encoding=encoding, delimiter=delimiter)

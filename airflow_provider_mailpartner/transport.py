@@ -338,6 +338,7 @@ class MailPartnerClient:
         payload = {"apiKey": self.settings.api_key, "_format": response_format, **values}
         timeout = (self.settings.timeout, self.settings.timeout)
         failure: str | None = None
+        tls_failure: str | None = None
         too_large = False
         deadline = time.monotonic() + self.settings.timeout * ATTEMPT_TIMEOUTS
         # Closed below on failure, else by whoever consumes the Answer.
@@ -373,8 +374,13 @@ class MailPartnerClient:
                     spool,
                 )
                 location = response.headers.get("Location", "")
+        except requests.exceptions.SSLError as exc:
+            tls_failure = self._describe_tls(exc)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             failure = self._describe(exc)
+        if tls_failure is not None:  # a handshake that failed once fails again: not retried
+            spool.close()
+            raise MailPartnerTransportError(self._prefix(command) + tls_failure, conn_id=self._conn_id)
         if failure is not None:
             spool.close()
             # Raised outside the except block: the requests exception (full URL) must not be chained.
@@ -411,6 +417,17 @@ class MailPartnerClient:
         if isinstance(reason, Exception):
             text = text.split(": ", 1)[-1]
         return f"{type(exc).__name__}: {text[:200]}"
+
+    def _describe_tls(self, exc: requests.exceptions.SSLError) -> str:
+        """A TLS handshake failure, with what to do about it: the commonest is https to a plain-http server."""
+        detail = self._describe(exc)
+        if "WRONG_VERSION_NUMBER" in detail or "wrong version number" in detail:
+            return (
+                f"the server at {self.settings.base_url} does not speak TLS (https). If it serves plain http, "
+                "write http://... as the connection's host (allowed on loopback, or with allow_insecure_http); "
+                f"not retried ({detail})"
+            )
+        return f"the TLS handshake with {self.settings.base_url} failed; not retried ({detail})"
 
     def _raise_for_status(self, answer: Answer) -> None:
         """Classify a non-2xx answer; its envelope, when it carries one, is more precise than the status."""

@@ -32,11 +32,12 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Asset, task
 
+from airflow_provider_mailpartner.operators.assets import asset_uri
 from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOperator
 
 ROOT = os.environ.get("MAILPARTNER_EXAMPLE_ROOT", "file:///tmp/mailpartner-example").rstrip("/")
 LIST_PATH = f"{ROOT}/latest/unsubscribes.jsonl"
-UNSUBSCRIBE_LIST = Asset(LIST_PATH)
+UNSUBSCRIBE_LIST = Asset(asset_uri(LIST_PATH))  # the asset the operator declares for that path, however it is spelled
 
 with DAG(
     dag_id="example_mailpartner_asset_producer",

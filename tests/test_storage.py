@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_mailpartner.storage import (
     STALE_STAGING_AGE,
     WriteStopped,
+    refuse_relative,
     staged,
     staging_path,
     stale_staging_files,
@@ -173,3 +175,27 @@ def test_outside_the_main_thread_the_sigterm_handler_is_left_alone(tmp_path):
     thread.join()
     assert seen == [before]
     assert (tmp_path / "list.csv").read_text() == "from a thread"
+
+
+def test_a_folder_part_that_is_a_file_fails_naming_the_target(tmp_path):
+    (tmp_path / "data").write_text("a file where a folder should be")
+    for target in ("data/list.csv", "data/sub/list.csv"):
+        with pytest.raises(NotADirectoryError, match=f"cannot write file://{tmp_path}/{target}: a part of its folder"):
+            write_half_then(url(tmp_path / target), lambda: None)
+
+
+def test_an_unwritable_target_is_named_in_the_error_not_its_hidden_staging_file():
+    with pytest.raises(PermissionError) as raised:  # /sys refuses new files even to root
+        write_half_then(storage_path("file:///sys/list.csv"), lambda: None)
+    assert str(raised.value) == "[Errno 13] cannot write file:///sys/list.csv: Permission denied"
+
+
+@pytest.mark.parametrize("path", ["contacts.csv", "data/contacts.csv", "./contacts.csv", "~/contacts.csv"])
+def test_a_relative_path_is_refused_naming_what_it_is_for(path):
+    with pytest.raises(ValueError, match=f"clean_path '{re.escape(path)}' is a relative path: .* file:///data/x.csv"):
+        storage_path(path, "clean_path")
+
+
+@pytest.mark.parametrize("path", ["/data/contacts.csv", "file:///data/contacts.csv", "s3://conn@b/contacts.csv"])
+def test_absolute_paths_and_urls_are_taken(path):
+    refuse_relative(path, "clean_path")

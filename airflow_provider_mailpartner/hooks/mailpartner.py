@@ -15,6 +15,7 @@ from airflow_provider_mailpartner.connection_settings import (
     ConnectionSettings,
     HookOverrides,
     ResponseFormat,
+    missing_connection,
     parse_extra,
     resolve_settings,
 )
@@ -95,9 +96,7 @@ class MailPartnerHook(BaseHook):
             conn = self.get_connection(self.mailpartner_conn_id)
         except AirflowNotFoundException:
             raise MailPartnerConfigError(
-                f"Connection {self.mailpartner_conn_id!r} is not defined; create a connection of type "
-                "'mailpartner' with the API key as its password",
-                conn_id=self.mailpartner_conn_id,
+                missing_connection(self.mailpartner_conn_id), conn_id=self.mailpartner_conn_id
             ) from None
         if conn.conn_type and conn.conn_type != self.conn_type:
             raise MailPartnerConfigError(

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import posixpath
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import Asset
 
 
 def asset_uri(path: str) -> str:
-    """The path as an asset URI, without the connection id some storage URLs carry (``s3://conn@bucket``)."""
+    """The path as an asset URI: one URI however the path is spelled.
+
+    Without the connection id some storage URLs carry (``s3://conn@bucket``) or a trailing ``/``; a
+    local path as ``file://`` with its ``//`` and ``/./`` folded. Two spellings would make two
+    assets, and Airflow deactivates one of them, failing the task that declares it. A DAG scheduled
+    on the file declares ``Asset(asset_uri(path))`` to meet the same asset.
+    """
     parts = urlsplit(path)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if parts.scheme else path
+    if parts.scheme in ("", "file"):
+        return f"file://{posixpath.normpath(parts.path)}"
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], path=parts.path.rstrip("/")))
 
 
 def outlets_declaring(path: str, given: object) -> list[object]:

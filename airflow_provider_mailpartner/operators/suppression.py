@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_mailpartner.contact_files import check_options
 from airflow_provider_mailpartner.operators.assets import outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
+from airflow_provider_mailpartner.storage import refuse_relative
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -61,6 +62,7 @@ class SuppressContactsOperator(TemplatedOperator):
         for name, path in (("contacts_path", contacts_path), ("clean_path", clean_path), ("report_path", report_path)):
             if not str(path).strip():
                 raise ValueError(f"{name} is empty: give the path of a file")
+            refuse_relative(path, name)
         check_options(encoding, delimiter)
         if (fixed := untemplated(clean_path)) is not None:
             kwargs["outlets"] = outlets_declaring(fixed, kwargs.pop("outlets", None))
@@ -74,13 +76,14 @@ class SuppressContactsOperator(TemplatedOperator):
         self.encoding = encoding
 
     def execute(self, context: Context) -> dict[str, object]:
+        from airflow_provider_mailpartner.storage import storage_path
         from airflow_provider_mailpartner.suppression import suppress_csv
 
         summary = suppress_csv(
-            self.contacts_path,
+            storage_path(self.contacts_path, "contacts_path"),  # rendered: checked again, by name
             suppression_set(self.unsubscribes),
-            self.clean_path,
-            self.report_path,
+            storage_path(self.clean_path, "clean_path"),
+            storage_path(self.report_path, "report_path"),
             email_column=self.email_column,
             delimiter=self.delimiter,
             encoding=self.encoding,
@@ -114,7 +117,7 @@ def suppression_set(unsubscribes: Mapping[str, object] | str) -> SuppressionSet:
     manifest = _manifest(unsubscribes)
     if manifest is not None:
         return SuppressionSet.from_manifest(manifest)
-    return SuppressionSet.from_records(read_records(storage_path(str(unsubscribes))))
+    return SuppressionSet.from_records(read_records(storage_path(str(unsubscribes), "unsubscribes")))
 
 
 def _manifest(unsubscribes: Mapping[str, object] | str) -> Mapping[str, object] | None:

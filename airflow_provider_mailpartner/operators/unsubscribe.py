@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, TypedDict
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset
@@ -26,7 +28,7 @@ from airflow_provider_mailpartner.operators.templated import TemplatedOperator
 from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat, write_records
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
 from airflow_provider_mailpartner.request_pacing import API_REQUESTS_PER_MINUTE
-from airflow_provider_mailpartner.storage import storage_path
+from airflow_provider_mailpartner.storage import refuse_relative, storage_path
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -83,8 +85,11 @@ class UnsubscribeListOperator(TemplatedOperator):
     ) -> None:
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
-        if output_path is not None and not str(output_path).strip():
-            raise ValueError("output_path is empty: give a path, or leave it out to return the records as XCom")
+        if output_path is not None:
+            if not str(output_path).strip():
+                raise ValueError("output_path is empty: give a path, or leave it out to return the records as XCom")
+            refuse_relative(output_path, "output_path")
+            _check_suffix(output_path, output_format)
         if (fixed := untemplated(output_path)) is not None:
             kwargs["outlets"] = outlets_declaring(fixed, kwargs.pop("outlets", None))
         super().__init__(**kwargs)
@@ -110,7 +115,8 @@ class UnsubscribeListOperator(TemplatedOperator):
             result: list[UnsubscribeRecord] | Manifest = self._to_xcom(kept)
             count, where = len(result), "XCom"
         else:
-            result = write_records(kept, storage_path(self.output_path), self.output_format)
+            _check_suffix(self.output_path, self.output_format)  # rendered: checked again
+            result = write_records(kept, storage_path(self.output_path, "output_path"), self.output_format)
             count, where = result["count"], result["path"]
             self._describe_asset_event(context, result)
         self.log.info(
@@ -213,8 +219,10 @@ class AddUnsubscribesOperator(TemplatedOperator):
     ) -> None:
         if (emails is None) == (input_path is None):
             raise ValueError("give exactly one of emails or input_path")
-        if input_path is not None and not str(input_path).strip():
-            raise ValueError("input_path is empty: give the path of the file of addresses")
+        if input_path is not None:
+            if not str(input_path).strip():
+                raise ValueError("input_path is empty: give the path of the file of addresses")
+            refuse_relative(input_path, "input_path")
         check_options(encoding)
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
@@ -279,7 +287,7 @@ class AddUnsubscribesOperator(TemplatedOperator):
         if self.input_path is None:
             yield from _address_values(self.emails)
             return
-        path = storage_path(self.input_path)
+        path = storage_path(self.input_path, "input_path")
         found = False
         for address in _addresses_in(_file_text(path, self.encoding), str(path), self.email_column):
             found = found or bool(address.strip())
@@ -411,3 +419,16 @@ def _moment(value: str | datetime | None, zone: ZoneInfo) -> datetime | None:
         except ValueError:
             raise ValueError(f"created_since must be an ISO 8601 date or datetime, not {value!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def _check_suffix(path: str | ObjectStoragePath, output_format: OutputFormat) -> None:
+    """Refuse a file named for one record format and written in another (``list.csv`` holding JSON Lines)."""
+    text = str(path)
+    if "{{" in text:
+        return
+    suffix = PurePosixPath(urlsplit(text).path).suffix.lstrip(".").lower()
+    if suffix in OUTPUT_FORMATS and suffix != output_format:
+        raise ValueError(
+            f"output_path {text!r} is named .{suffix} but output_format is {output_format!r}: set "
+            f"output_format={suffix!r}, or name the file .{output_format}"
+        )

@@ -636,3 +636,18 @@ def test_a_million_entry_list_streams_identically_in_json_and_xml(sandbox, make_
         assert count == 1_000_000
         assert (entry.id, entry.email) == (last["id"], last["email"])
         assert entry.created_at == datetime.fromisoformat(last["createdAt"]).replace(tzinfo=PARIS)
+
+
+@pytest.mark.parametrize("host", ["https://{address}", "{address}"], ids=["https-scheme", "no-scheme-means-https"])
+def test_https_to_a_plain_http_server_fails_at_once_saying_to_write_http(sandbox, make_hook, host):
+    """A TLS handshake that failed fails again: no retry (it used to take 24-33 s), and the fix in the message."""
+    hook = make_hook(host=host.format(address=sandbox.url.removeprefix("http://")), max_retries=5, retry_backoff=1)
+    with pytest.raises(MailPartnerTransportError) as raised:
+        hook.get_credits()
+    assert raised.value.retries == 0  # not one of the 5 retries, with their backoff
+    assert f"the server at https://{sandbox.url.removeprefix('http://')} does not speak TLS (https)" in str(
+        raised.value
+    )
+    assert "write http://... as the connection's host" in str(raised.value)
+    assert raised.value.__cause__ is None
+    assert sandbox.requests == []

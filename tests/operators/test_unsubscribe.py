@@ -391,3 +391,34 @@ def test_created_since_none_as_rendered_text_means_no_filter(connection, run_dag
     connection.backend.seed(SEED)
     result = run_dag("UnsubscribeListOperator(task_id='fetch', created_since='None')")
     assert len(result.xcoms["fetch"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"output_path": "data/unsubscribes.jsonl"}, "output_path 'data/unsubscribes.jsonl' is a relative path"),
+        (
+            {"output_path": "file:///data/list.csv"},
+            r"is named \.csv but output_format is 'jsonl': set output_format='csv'",
+        ),
+        ({"output_path": "/d/l.jsonl", "output_format": "json"}, r"named \.jsonl but output_format is 'json'"),
+    ],
+    ids=["relative", "csv-named-jsonl-written", "jsonl-named-json-written"],
+)
+def test_paths_that_cannot_mean_what_was_meant_are_refused_when_the_dag_is_parsed(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        UnsubscribeListOperator(task_id="fetch", **arguments)
+
+
+def test_a_path_that_renders_relative_or_misnamed_fails_the_task_naming_the_field(connection, run_dag, capfd):
+    result = run_dag("UnsubscribeListOperator(task_id='fetch', output_path='{{ run_id[:0] }}out/u.jsonl')")
+    assert result.state == "failed"
+    assert "output_path 'out/u.jsonl' is a relative path" in "".join(capfd.readouterr())
+
+
+@pytest.mark.parametrize(
+    "spelling", ["file:///data/u.jsonl", "file:///data/u.jsonl/", "file:///data//./u.jsonl", "/data/u.jsonl"]
+)
+def test_one_path_is_one_asset_however_it_is_spelled(spelling):
+    declared = UnsubscribeListOperator(task_id="a", output_path=spelling).outlets
+    assert [asset_uri(str(outlet.uri)) for outlet in declared] == [asset_uri("file:///data/u.jsonl")]

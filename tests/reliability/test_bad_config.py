@@ -29,6 +29,8 @@ from airflow_provider_mailpartner.exceptions import MailPartnerConfigError
 from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 from airflow_provider_mailpartner.testing import MailPartnerSandbox
 from tests.dag_runs import dagbag_module, dags_folder, run_dag_file
+from tests.key_leaks import assert_no_key
+from tests.nasty_key import NASTY_KEY
 from tests.operators.conftest import DAG_FILE
 
 MISSING = object()
@@ -41,7 +43,8 @@ class Bad:
 
     names: str  # what the message must name: the field
     expects: str  # what it must say is expected
-    connection: dict[str, Any] | object = field(default_factory=dict)  # over the sandbox's connection
+    # over the sandbox's connection; text: the AIRFLOW_CONN_* value as written
+    connection: dict[str, Any] | str | object = field(default_factory=dict)
     hook_args: dict[str, Any] = field(default_factory=dict)
     call_args: dict[str, Any] = field(default_factory=dict)  # given to every method call
 
@@ -53,6 +56,12 @@ EXTRA_OBJECT = 'write a JSON object such as {"response_format": "xml"'
 
 CASES: dict[str, Bad] = {
     "no-connection": Bad("is not defined", "create a connection of type 'mailpartner'", MISSING),
+    "env-variable-not-json": Bad(
+        "is set, but Airflow could not read it as a connection (not valid JSON: Expecting property name "
+        "enclosed in double quotes at line 1, column 90)",
+        'Write it as JSON, {"conn_type": "mailpartner"',
+        f'{{"conn_type": "mailpartner", "password": {json.dumps(NASTY_KEY)},}}',
+    ),
     "wrong-conn-type": Bad("type 'http'", "not 'mailpartner'", {"conn_type": "http"}),
     "key-empty": Bad("no API key", "in the connection's password field", {"password": ""}),
     "key-none": Bad("no API key", "in the connection's password field", {"password": None}),
@@ -111,6 +120,9 @@ def define_connection(monkeypatch: pytest.MonkeyPatch, sandbox: MailPartnerSandb
     if bad.connection is MISSING:
         monkeypatch.delenv(f"AIRFLOW_CONN_{conn_id.upper()}", raising=False)
         return
+    if isinstance(bad.connection, str):
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", bad.connection)
+        return
     assert isinstance(bad.connection, dict)
     connection: dict[str, Any] = {**sandbox.connection_dict(), **bad.connection}
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
@@ -135,6 +147,7 @@ def assert_clear(message: str, conn_id: str, bad: Bad) -> None:
     assert message.startswith(f"Connection {conn_id!r}"), message
     assert bad.names in message, message
     assert bad.expects in message, message
+    assert_no_key(message)
 
 
 def assert_raised_here(error: BaseException) -> None:

@@ -108,10 +108,10 @@ def test_a_list_file_changed_after_its_fetch_publishes_nothing(contacts, run_dag
 
 def test_a_fixed_clean_path_is_an_asset_a_templated_one_is_not():
     fixed = SuppressContactsOperator(
-        task_id="a", unsubscribes={}, contacts_path="c", clean_path="s3://crm@b/clean.csv", report_path="r"
+        task_id="a", unsubscribes={}, contacts_path="/c.csv", clean_path="s3://crm@b/clean.csv", report_path="/r.csv"
     )
     templated = SuppressContactsOperator(
-        task_id="b", unsubscribes={}, contacts_path="c", clean_path="file:///{{ run_id }}/c.csv", report_path="r"
+        task_id="b", unsubscribes={}, contacts_path="/c.csv", clean_path="file:///{{ run_id }}/c.csv", report_path="/r"
     )
     assert [outlet.uri for outlet in fixed.outlets] == ["s3://b/clean.csv"]
     assert templated.outlets == []
@@ -124,10 +124,11 @@ def test_a_fixed_clean_path_is_an_asset_a_templated_one_is_not():
         ({"clean_path": ""}, "clean_path is empty"),
         ({"encoding": "latin-1"}, "encoding must be one of"),
         ({"delimiter": ";;"}, "delimiter must be one character"),
+        ({"report_path": "out/report.csv"}, "report_path 'out/report.csv' is a relative path"),
     ],
 )
 def test_bad_arguments_are_refused_when_the_dag_is_parsed(arguments, message):
-    given = {"unsubscribes": {}, "contacts_path": "c", "clean_path": "k", "report_path": "r", **arguments}
+    given = {"unsubscribes": {}, "contacts_path": "/c", "clean_path": "/k", "report_path": "/r", **arguments}
     with pytest.raises(ValueError, match=message):
         SuppressContactsOperator(task_id="s", **given)
 
