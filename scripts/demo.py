@@ -1,8 +1,8 @@
 """`make demo`: the daily suppression job, end to end, through Airflow, against the built-in sandbox.
 
-Starts a sandbox seeded with a few thousand unsubscribes, writes a contact file of tens of
-thousands of rows in which some listed addresses reappear in other cases and with white space
-around them, and runs ``example_mailpartner_suppress_file`` with ``dag.test()`` on a local
+Starts a sandbox seeded with a few thousand unsubscribes, writes a contact file as French Excel
+saves it (cp1252, ";", CRLF, an "Adresse e-mail" column) of tens of thousands of rows in which some
+listed addresses reappear in other cases and with white space around them, and runs ``example_mailpartner_suppress_file`` with ``dag.test()`` on a local
 AIRFLOW_HOME with SQLite (``.demo/``). Ends with a summary read from the files the DAG wrote, and
 stops the sandbox whatever happens. With AIRFLOW_CONN_MAILPARTNER_DEFAULT set in the environment,
 that connection (your real account) is used instead of the sandbox, with synthetic contacts.
@@ -23,6 +23,7 @@ from pathlib import Path
 
 DEMO_UNSUBSCRIBES = 3000
 DEMO_CONTACTS = 30_000
+EXCEL_ENCODING, EXCEL_DELIMITER = "cp1252", ";"  # the contact file is what French Excel saves as "CSV"
 PLANTED_SHARE = 2  # every second listed address reappears among the contacts, in another form
 DAG_ID = "example_mailpartner_suppress_file"
 CONN_ENV = "AIRFLOW_CONN_MAILPARTNER_DEFAULT"
@@ -80,7 +81,7 @@ def main() -> int:
             planted = write_contacts(data / "contacts.csv", listed=listed, planted=listed[::PLANTED_SHARE])
             print(f"Sandbox on {sandbox.url} with {len(listed)} unsubscribes.")
         hidden = f", {planted} of them listed addresses in another case or spacing" if planted else ""
-        print(f"Contact file: {DEMO_CONTACTS} rows{hidden}.")
+        print(f"Contact file (French Excel: cp1252, ';', 'Adresse e-mail'): {DEMO_CONTACTS} rows{hidden}.")
         print(f"Preparing Airflow's metadata DB (SQLite in {shown(home)}) ...")
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=True)
         print(f"Running {DAG_ID} for {day} through Airflow (its log: {shown(log)}) ...")
@@ -97,21 +98,33 @@ def shown(path: Path) -> str:
 
 
 def write_contacts(path: Path, *, listed: list[str], planted: list[str]) -> int:
-    """A realistic contact CSV: people who are not ``listed``, and each of ``planted`` in a disguised form."""
+    """A contact file as French Excel saves it (cp1252, ";", CRLF, "Adresse e-mail"): people who are not
+    ``listed``, and each of ``planted`` in a disguised form. Returns how many were planted."""
     from airflow_provider_mailpartner.testing.fake_data import generate_entries
 
     rng = random.Random(2026)
-    strangers, _ = generate_entries(DEMO_CONTACTS - len(planted), seed=7, taken={email.lower() for email in listed})
-    emails = strangers + [disguise(email, rng) for email in planted]
+    planted = [email for email in planted if fits(email)]  # cp1252 holds no Cyrillic domain, say
+    strangers, _ = generate_entries(DEMO_CONTACTS, seed=7, taken={email.lower() for email in listed})
+    emails = [email for email in strangers if fits(email)][: DEMO_CONTACTS - len(planted)]
+    emails += [disguise(email, rng) for email in planted]
     rng.shuffle(emails)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("contact_id", "first_name", "email", "city", "opted_in"))
-        cities = ("Paris", "Lyon", "Marseille", "Lille", "Nantes", "Bordeaux")
+    with path.open("w", encoding=EXCEL_ENCODING, newline="") as handle:
+        writer = csv.writer(handle, delimiter=EXCEL_DELIMITER, lineterminator="\r\n")
+        writer.writerow(("N° client", "Prénom", "Adresse e-mail", "Ville", "Inscription"))
+        cities = ("Paris", "Lyon", "Marseille", "Besançon", "Nîmes", "Saint-Étienne")
         for number, email in enumerate(emails, 1):
             first_name = email.strip().split("@")[0].split(".")[0].title()
             writer.writerow((f"C{number:06d}", first_name, email, rng.choice(cities), "2024"))
     return len(planted)
+
+
+def excel_rows(path: Path) -> list[list[str]]:
+    with path.open(encoding=EXCEL_ENCODING, newline="") as handle:
+        return list(csv.reader(handle, delimiter=EXCEL_DELIMITER))
+
+
+def fits(email: str) -> bool:
+    return email.encode(EXCEL_ENCODING, "ignore").decode(EXCEL_ENCODING) == email
 
 
 def disguise(email: str, rng: random.Random) -> str:
@@ -127,12 +140,9 @@ def summarize(data: Path, *, succeeded: bool, planted: int, seconds: float) -> i
         return 1
     (run_folder,) = (data / "runs" / DAG_ID).iterdir()  # the data folder is new: the one run's, named by its run_id
     fetched = sum(1 for _ in (run_folder / "unsubscribes.jsonl").open())
-    with (data / "contacts.csv").open(newline="") as handle:
-        contacts_in = sum(1 for _ in csv.reader(handle)) - 1
-    with (run_folder / "contacts.suppressed.csv").open(newline="") as handle:
-        reasons = [row["reason"] for row in csv.DictReader(handle)]
-    with published.open(newline="") as handle:
-        contacts_out = sum(1 for _ in csv.reader(handle)) - 1
+    contacts_in = len(excel_rows(data / "contacts.csv")) - 1  # the outputs keep the contact file's dialect
+    reasons = [row[2] for row in excel_rows(run_folder / "contacts.suppressed.csv")[1:]]
+    contacts_out = len(excel_rows(published)) - 1
     unsubscribed = reasons.count("unsubscribed")
     print()
     print(f"DAG run               : success ({DAG_ID}, {run_folder.name})")
