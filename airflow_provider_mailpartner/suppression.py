@@ -22,6 +22,7 @@ from airflow_provider_mailpartner.contact_files import (
     HEAD_BYTES,
     ContactFileError,
     CsvDialect,
+    check_options,
     find_email_column,
     sniff_dialect,
     unreadable,
@@ -242,6 +243,7 @@ def suppress_csv(
     email_column: str | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
+    output_encoding: str | None = None,
 ) -> SuppressionSummary:
     """Copy the contact CSV to ``clean_path`` without the rows ``suppression`` lists; report them at ``report_path``.
 
@@ -264,6 +266,9 @@ def suppress_csv(
         ``Adresse e-mail``, ``courriel``...).
     :param delimiter: the separator; by default the one that splits the header line into the most cells.
     :param encoding: ``utf-8``, ``utf-8-sig`` or ``cp1252``; by default found from the file's start.
+    :param output_encoding: the encoding of the clean file and the report, when it must differ from the
+        contact file's (a cp1252 export for a tool that reads UTF-8: ``utf-8`` or ``utf-8-sig``). The
+        rows keep every character; a character the chosen encoding cannot hold fails the run.
     :return: the counts and paths, see :class:`SuppressionSummary`.
     """
     started = time.perf_counter()
@@ -271,11 +276,12 @@ def suppress_csv(
     report = storage_path(report_path, "report_path")
     if clean == report:
         raise ValueError(f"clean_path and report_path are the same file: {clean}")
+    check_options(output_encoding)
     dialect = sniff_dialect(_head(source), str(source), encoding=encoding, delimiter=delimiter)
     # Leaving the block moves the report into place, then the clean file; an error removes both staging files.
     with staged(clean) as clean_staging, staged(report) as report_staging:
         rows_in, rows_out, suppressed = _write_staged(
-            source, suppression, clean_staging, report_staging, email_column, dialect
+            source, suppression, (clean_staging, report_staging), email_column, dialect, output_encoding
         )
     summary = SuppressionSummary(
         rows_in=rows_in,
@@ -311,29 +317,40 @@ def _head(source: ObjectStoragePath) -> bytes:
 def _write_staged(
     source: ObjectStoragePath,
     suppression: SuppressionSet,
-    clean_staging: ObjectStoragePath,
-    report_staging: ObjectStoragePath,
+    stagings: tuple[ObjectStoragePath, ObjectStoragePath],
     email_column: str | None,
     dialect: CsvDialect,
+    output_encoding: str | None,
 ) -> tuple[int, int, int]:
-    """Write the report and the clean file to their staging paths; return rows in, rows out, rows suppressed.
+    """Write the clean file and the report to their staging paths; return rows in, rows out, rows suppressed.
 
     The reader parses one copy of the lines; the other copy is what the clean file gets, as it was
-    read: no field, quote, delimiter, line terminator or BOM is rewritten.
+    read: no field, quote, delimiter or line terminator is rewritten (the BOM and the encoding
+    change only with ``output_encoding``).
     """
-    encoding = dialect.text_encoding
-    with source.open("r", encoding=encoding, newline="") as contacts:  # type: ignore[no-untyped-call]
+    output = dataclasses.replace(dialect, encoding=output_encoding or dialect.encoding)
+    bom = "\ufeff" if output.encoding == "utf-8-sig" else ""
+    with source.open("r", encoding=dialect.text_encoding, newline="") as contacts:  # type: ignore[no-untyped-call]
         rows, texts, header = _read_header(contacts, source, dialect)
         column = find_email_column(header, str(source), email_column)
+        clean_staging, report_staging = stagings
         with (
-            clean_staging.open("w", encoding=encoding, newline="") as clean_file,  # type: ignore[no-untyped-call]
-            report_staging.open("w", encoding=encoding, newline="") as report_file,  # type: ignore[no-untyped-call]
+            clean_staging.open("w", encoding=output.text_encoding, newline="") as clean_file,  # type: ignore[no-untyped-call]
+            report_staging.open("w", encoding=output.text_encoding, newline="") as report_file,  # type: ignore[no-untyped-call]
         ):
-            clean_file.write("".join(islice(texts, rows.line_num)))
-            bom = "\ufeff" if dialect.encoding == "utf-8-sig" else ""
-            report_file.write(bom + _csv_text([REPORT_HEADER], dialect))
-            blocks = _blocks(rows, texts, source, dialect)
-            return _filter_rows(blocks, column, suppression._ids, clean_file, report_file, dialect)
+            try:
+                header_text = "".join(islice(texts, rows.line_num))
+                if output_encoding is not None:  # re-encoded: the BOM is the output encoding's
+                    header_text = bom + header_text.removeprefix("\ufeff")
+                clean_file.write(header_text)
+                report_file.write(bom + _csv_text([REPORT_HEADER], output))
+                blocks = _blocks(rows, texts, source, dialect)
+                return _filter_rows(blocks, column, suppression._ids, clean_file, report_file, output)
+            except UnicodeEncodeError as error:
+                raise ContactFileError(
+                    f"{source}: holds {error.object[error.start]!r} (U+{ord(error.object[error.start]):04X}), which "
+                    f"{output.encoding} cannot hold: choose output_encoding='utf-8'; nothing was published"
+                ) from None
 
 
 def _read_header(

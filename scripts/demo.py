@@ -2,10 +2,11 @@
 
 Starts a sandbox seeded with a few thousand unsubscribes, writes a contact file as French Excel
 saves it (cp1252, ";", CRLF, an "Adresse e-mail" column) of tens of thousands of rows in which some
-listed addresses reappear in other cases and with white space around them, and runs ``example_mailpartner_suppress_file`` with ``dag.test()`` on a local
-AIRFLOW_HOME with SQLite (``.demo/``). Ends with a summary read from the files the DAG wrote, and
-stops the sandbox whatever happens. With AIRFLOW_CONN_MAILPARTNER_DEFAULT set in the environment,
-that connection (your real account) is used instead of the sandbox, with synthetic contacts.
+listed addresses reappear in other cases and with white space around them, and runs
+``example_mailpartner_suppress_file`` with ``dag.test()`` on a local AIRFLOW_HOME with SQLite
+(``.demo/``). Ends with a summary read from the files the DAG wrote, and stops the sandbox whatever
+happens. With AIRFLOW_CONN_MAILPARTNER_DEFAULT set in the environment, that connection (your real
+account) is used instead of the sandbox, with synthetic contacts.
 """
 
 from __future__ import annotations

@@ -148,3 +148,42 @@ def test_a_cp1252_byte_deep_in_a_file_whose_start_is_utf8_fails_and_publishes_no
         encoding="cp1252",
     )
     assert (tmp_path / "out/c.csv").read_bytes() == (tmp_path / "contacts.csv").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("source", "output_encoding", "expected"),
+    [
+        ("cp1252", "utf-8", "utf-8"),  # a French Excel export for a tool that reads UTF-8
+        ("cp1252", "utf-8-sig", "utf-8-sig"),  # ... or for Excel again, in "CSV UTF-8"
+        ("utf-8-sig", "cp1252", "cp1252"),  # the BOM goes: cp1252 has none
+        ("utf-8", None, "utf-8"),
+    ],
+)
+def test_the_outputs_are_written_in_another_encoding_when_asked(tmp_path, source, output_encoding, expected):
+    text, parts = export("Adresse e-mail", ";", "\r\n")
+    (tmp_path / "contacts.csv").write_bytes(text.encode(source))
+
+    suppress_csv(
+        f"file://{tmp_path}/contacts.csv",
+        LISTED,
+        f"file://{tmp_path}/clean.csv",
+        f"file://{tmp_path}/report.csv",
+        output_encoding=output_encoding,
+    )
+
+    clean = parts["header"] + "".join(parts[number] for number in KEPT)
+    assert (tmp_path / "clean.csv").read_bytes() == clean.encode(expected)
+    assert (tmp_path / "report.csv").read_bytes().startswith("row;email;reason;unsubscribe_id\r\n".encode(expected))
+
+
+def test_a_character_the_output_encoding_cannot_hold_fails_and_publishes_nothing(tmp_path):
+    (tmp_path / "contacts.csv").write_text("email;ville\nanne@example.fr;Kraków 🌍\n", encoding="utf-8")
+    with pytest.raises(ContactFileError, match=r"holds '🌍' \(U\+1F30D\), which cp1252 cannot hold: choose output_enc"):
+        suppress_csv(
+            f"file://{tmp_path}/contacts.csv",
+            LISTED,
+            f"file://{tmp_path}/out/clean.csv",
+            f"file://{tmp_path}/out/report.csv",
+            output_encoding="cp1252",
+        )
+    assert list((tmp_path / "out").iterdir()) == []

@@ -41,6 +41,8 @@ class SuppressContactsOperator(TemplatedOperator):
     :param email_column: the address column's name; by default the one named like an address.
     :param delimiter: the separator; by default the one that splits the header line into the most cells.
     :param encoding: ``utf-8``, ``utf-8-sig`` or ``cp1252``; by default found from the file's start.
+    :param output_encoding: the clean file's and the report's, when the tool that reads them wants
+        another than the contact file's (``utf-8`` for a cp1252 export); by default the same.
     :return: ``{"rows_in", "rows_out", "suppressed", "invalid", "clean_path", "report_path", "seconds"}``.
     """
 
@@ -57,6 +59,7 @@ class SuppressContactsOperator(TemplatedOperator):
         email_column: str | None = None,
         delimiter: str | None = None,
         encoding: str | None = None,
+        output_encoding: str | None = None,
         **kwargs: Any,
     ) -> None:
         for name, path in (("contacts_path", contacts_path), ("clean_path", clean_path), ("report_path", report_path)):
@@ -64,6 +67,7 @@ class SuppressContactsOperator(TemplatedOperator):
                 raise ValueError(f"{name} is empty: give the path of a file")
             refuse_relative(path, name)
         check_options(encoding, delimiter)
+        check_options(output_encoding)
         if (fixed := untemplated(clean_path)) is not None:
             kwargs["outlets"] = outlets_declaring(fixed, kwargs.pop("outlets", None))
         super().__init__(**kwargs)
@@ -74,6 +78,7 @@ class SuppressContactsOperator(TemplatedOperator):
         self.email_column = email_column
         self.delimiter = delimiter
         self.encoding = encoding
+        self.output_encoding = output_encoding
 
     def execute(self, context: Context) -> dict[str, object]:
         from airflow_provider_mailpartner.storage import storage_path
@@ -87,6 +92,7 @@ class SuppressContactsOperator(TemplatedOperator):
             email_column=self.email_column,
             delimiter=self.delimiter,
             encoding=self.encoding,
+            output_encoding=self.output_encoding,
         )
         return summary.as_dict()
 
