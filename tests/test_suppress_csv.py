@@ -290,3 +290,7 @@ def test_the_contact_file_itself_can_be_replaced_by_its_clean_copy(tmp_path):
     (tmp_path / "contacts.csv").write_bytes(CONTACTS.encode())
     suppress_csv(url(tmp_path / "contacts.csv"), LISTED, url(tmp_path / "contacts.csv"), url(tmp_path / "report.csv"))
     assert (tmp_path / "contacts.csv").read_bytes() == CLEAN.encode()
+
+
+def test_a_missing_contact_file_fails_naming_it_and_publishes_nothing(tmp_path, published):
+    assert_fails_leaving_previous_outputs(tmp_path, tmp_path / "nowhere.csv", ContactFileError, "no such contact file")
