@@ -14,12 +14,13 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict, cast
+from typing import TypedDict
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import idna
 
+from airflow_provider_mailpartner.client.commands import RESPONSE_FORMATS, ResponseFormat
 from airflow_provider_mailpartner.exceptions import MailPartnerConfigError
 
 DEFAULT_BASE_URL = "https://api.mailpartner.fr"
@@ -32,13 +33,11 @@ DEFAULT_TIMEZONE = "Europe/Paris"
 MAX_TIMEOUT = 300.0
 MAX_RETRIES = 20
 MAX_RETRY_BACKOFF = 60.0
-RESPONSE_FORMATS = ("json", "xml")
 EXTRA_EXAMPLE = '{"response_format": "xml", "timeout": 30}'
 _HOST_LABEL = re.compile(r"[a-z0-9_-]{1,63}", re.IGNORECASE)
 _JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 _MISTYPED_SCHEME = re.compile(r"https?[:/]", re.IGNORECASE)  # "http//x", "https:/x", "http:x"
 
-ResponseFormat = Literal["json", "xml"]
 _Fail = Callable[[str], MailPartnerConfigError]
 
 
@@ -145,7 +144,7 @@ def resolve_settings(
         conn_id=conn_id,
         base_url=_base_url(host, port, allow_insecure, fail),
         api_key=password.strip(),
-        response_format=cast(ResponseFormat, response_format),
+        response_format=response_format,
         timeout=_number("timeout", pick("timeout", DEFAULT_TIMEOUT), fail, minimum=0.001, maximum=MAX_TIMEOUT),
         max_retries=int(
             _number(

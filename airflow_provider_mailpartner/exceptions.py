@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from airflow.exceptions import AirflowException
 
-AUTH_ERROR_CODES = frozenset({1, 10, 20, 30, 40, 96})
-"""Envelope codes that mean the key or the account is refused; retrying cannot heal them."""
-
 
 class MailPartnerError(AirflowException):
     """Base of every error this package raises."""

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cached_property, partial
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import requests
 from airflow.exceptions import AirflowNotFoundException
 from airflow.sdk import BaseHook
 
-from airflow_provider_mailpartner.connection_settings import (
+from airflow_provider_mailpartner.client.api_client import MailPartnerClient
+from airflow_provider_mailpartner.client.commands import (
+    ADD,
+    DELETE,
+    LIST,
+    ME,
     RESPONSE_FORMATS,
+    ApiCode,
+    Call,
+    Command,
+    ResponseFormat,
+)
+from airflow_provider_mailpartner.client.pacing import RequestPacer
+from airflow_provider_mailpartner.client.redaction import Redactor, register_secret
+from airflow_provider_mailpartner.connection_settings import (
     ConnectionSettings,
     HookOverrides,
-    ResponseFormat,
     missing_connection,
     parse_extra,
     resolve_settings,
 )
-from airflow_provider_mailpartner.envelope import ADD, DELETE, LIST, ME
 from airflow_provider_mailpartner.exceptions import (
     MailPartnerApiError,
     MailPartnerConfigError,
@@ -37,12 +48,6 @@ from airflow_provider_mailpartner.records import (
     parse_unsubscribe,
     strict_int,
 )
-from airflow_provider_mailpartner.redaction import register_secret
-from airflow_provider_mailpartner.request_pacing import RequestPacer
-from airflow_provider_mailpartner.transport import MailPartnerClient
-
-ALREADY_LISTED = 3
-NOT_FOUND = 4
 
 _T = TypeVar("_T")
 
@@ -82,6 +87,7 @@ class MailPartnerHook(BaseHook):
         super().__init__()
         self.mailpartner_conn_id = mailpartner_conn_id
         self._pacer = RequestPacer(max_requests_per_minute) if max_requests_per_minute else None
+        self._redactor: Redactor | None = None
         self._overrides = HookOverrides(
             response_format=response_format, timeout=timeout, max_retries=max_retries, retry_backoff=retry_backoff
         )
@@ -115,7 +121,12 @@ class MailPartnerHook(BaseHook):
     @cached_property
     def client(self) -> MailPartnerClient:
         settings = self.settings
-        return MailPartnerClient(settings, register_secret(settings.api_key), self._pacer)
+        self._redactor = register_secret(settings.api_key)
+        return MailPartnerClient(settings, self._redactor, self._pacer)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the API key in any of its encodings (unchanged while no key has been read)."""
+        return self._redactor.scrub(text) if self._redactor is not None else text
 
     def get_conn(self) -> requests.Session:
         """The one ``requests.Session`` every call of this hook goes through."""
@@ -144,7 +155,7 @@ class MailPartnerHook(BaseHook):
         return self._stream_list(RecordParser(self.settings.timezone).parse, response_format)
 
     def _stream_list(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[_T]:
-        with self.client.stream(LIST, self._format(response_format), convert) as entries:
+        with self.client.stream(self._call(LIST, response_format), convert) as entries:
             yield from entries  # the client logs the count and the time once the list is read
 
     def add_unsubscribe(self, email: str, *, response_format: str | None = None) -> int | None:
@@ -156,9 +167,9 @@ class MailPartnerHook(BaseHook):
             meets code 3): the address is listed either way, only its id is unknown.
         """
         try:
-            return self.client.call(ADD, self._format(response_format), _new_id, {"email": email.strip()})
+            return self.client.call(self._call(ADD, response_format, email=email.strip()), _new_id)
         except MailPartnerError as error:
-            if error.code == ALREADY_LISTED:
+            if error.code == ApiCode.ALREADY_LISTED:
                 return None
             raise
 
@@ -173,15 +184,15 @@ class MailPartnerHook(BaseHook):
         if entry_id is None or entry_id < 1:
             raise ValueError(f"unsubscribe_id must be a positive integer id from the list, not {unsubscribe_id!r}")
         try:
-            self.client.call(DELETE, self._format(response_format), _nothing, {"id": str(entry_id)})
+            self.client.call(self._call(DELETE, response_format, id=str(entry_id)), _nothing)
         except MailPartnerApiError as error:
-            if error.code != NOT_FOUND or not error.retries:
+            if error.code != ApiCode.ID_NOT_FOUND or not error.retries:
                 raise
             self.log.info("Entry %d was already gone when a retry reached MailPartner", entry_id)
 
     def get_credits(self, *, response_format: str | None = None) -> Credits:
         """The account's remaining credit, from ``GET /v1/me``."""
-        return self.client.call(ME, self._format(response_format), _credits)
+        return self.client.call(self._call(ME, response_format), _credits)
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap read-only call (``GET /v1/me``); never raises, never shows the key."""
@@ -190,13 +201,14 @@ class MailPartnerHook(BaseHook):
         except MailPartnerError as error:
             return False, error.message
         except Exception as error:  # the UI shows the text: keep it, but scrub it
-            text = f"{type(error).__name__}: {error}"
-            client = self.__dict__.get("client")
-            return False, client.redactor.scrub(text) if client else text
+            return False, self.scrub(f"{type(error).__name__}: {error}")
         return True, (
             f"Connected to MailPartner at {self.settings.base_url}: {credits.credit_mail} mail credits, "
             f"balance {credits.balance} {credits.currency}"
         )
+
+    def _call(self, command: Command, response_format: str | None, **values: str) -> Call:
+        return Call(command, self._format(response_format), values)
 
     def _format(self, response_format: str | None) -> ResponseFormat:
         if response_format is None:
@@ -208,7 +220,7 @@ class MailPartnerHook(BaseHook):
                 f"not {response_format!r}",
                 conn_id=self.mailpartner_conn_id,
             )
-        return cast(ResponseFormat, chosen)
+        return chosen
 
 
 # What the hook makes of each command's trusted fields; a RecordError is reported by the client

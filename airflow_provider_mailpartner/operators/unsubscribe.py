@@ -21,13 +21,14 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset
 
+from airflow_provider_mailpartner.client.commands import REQUESTS_PER_MINUTE, ApiCode
+from airflow_provider_mailpartner.client.pacing import MAX_REQUESTS_PER_MINUTE
 from airflow_provider_mailpartner.contact_files import check_options
 from airflow_provider_mailpartner.exceptions import MailPartnerError
 from airflow_provider_mailpartner.operators.assets import asset_uri, outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
 from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat, write_records
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
-from airflow_provider_mailpartner.request_pacing import API_REQUESTS_PER_MINUTE
 from airflow_provider_mailpartner.storage import refuse_relative, storage_path
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ DEFAULT_MAX_XCOM_RECORDS = 20_000
 
 DEFAULT_CONN_ID = "mailpartner_default"
 FAILED_SHOWN = 50
-INVALID_ADDRESS = 9
 _NOT_SENT = RuntimeError("not sent: an earlier error stopped the task")
 
 
@@ -212,7 +212,7 @@ class AddUnsubscribesOperator(TemplatedOperator):
         input_path: str | ObjectStoragePath | None = None,
         email_column: str | None = None,
         encoding: str | None = None,
-        max_requests_per_minute: float = API_REQUESTS_PER_MINUTE,
+        max_requests_per_minute: float = REQUESTS_PER_MINUTE,
         max_workers: int = 8,
         response_format: str | None = None,
         **kwargs: Any,
@@ -226,8 +226,8 @@ class AddUnsubscribesOperator(TemplatedOperator):
         check_options(encoding)
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
-        if not 0 < max_requests_per_minute <= 60_000:
-            raise ValueError("max_requests_per_minute must be above 0 (and at most 60000)")
+        if not 0 < max_requests_per_minute <= MAX_REQUESTS_PER_MINUTE:
+            raise ValueError(f"max_requests_per_minute must be above 0 (and at most {MAX_REQUESTS_PER_MINUTE})")
         super().__init__(**kwargs)
         self.mailpartner_conn_id = mailpartner_conn_id
         self.emails = emails
@@ -256,10 +256,10 @@ class AddUnsubscribesOperator(TemplatedOperator):
             response_format=self.response_format,
             max_requests_per_minute=self.max_requests_per_minute,
         )
-        hook.client  # noqa: B018  (settle the connection once, before the threads share the hook)
+        hook.get_conn()  # reads the connection once, before the worker threads share the hook
         started = time.monotonic()
         outcomes = self._push(hook, addresses)
-        refused = [address for address, outcome in outcomes.items() if _is_code(outcome, INVALID_ADDRESS)]
+        refused = [address for address, outcome in outcomes.items() if _is_code(outcome, ApiCode.INVALID_EMAIL)]
         if refused:
             self.log.warning("MailPartner refused %d address(es) as invalid (code 9): %s", len(refused), refused)
         failed = [a for a, outcome in outcomes.items() if isinstance(outcome, Exception) and a not in refused]

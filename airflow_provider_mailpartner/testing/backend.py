@@ -19,7 +19,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict
 
-from . import errors, fake_data, timestamps
+from airflow_provider_mailpartner.client.commands import ApiCode
+
+from . import fake_data, timestamps
 from .addresses import forbidden_character, is_valid_address, normalize
 from .errors import ApiError
 from .request_log import RequestLog, RequestRecord
@@ -158,14 +160,14 @@ class SandboxBackend:
         """
         address = email.strip()
         if not address:
-            raise ApiError(errors.EMAIL_REQUIRED)
+            raise ApiError(ApiCode.EMAIL_REQUIRED)
         if not is_valid_address(address):
-            raise ApiError(errors.INVALID_EMAIL)
+            raise ApiError(ApiCode.INVALID_EMAIL)
         key = normalize(address)
         created = timestamps.now_seconds()
         with self._lock:
             if key in self._taken:
-                raise ApiError(errors.ALREADY_LISTED)
+                raise ApiError(ApiCode.ALREADY_LISTED)
             new_id = self._next_id
             self._append(new_id, address, key, created)
             self._next_id = new_id + 1
@@ -180,10 +182,10 @@ class SandboxBackend:
         with self._lock:
             index = bisect.bisect_left(self._ids, entry_id)
             if index == len(self._ids) or self._ids[index] != entry_id:
-                raise ApiError(errors.ID_NOT_FOUND)
+                raise ApiError(ApiCode.ID_NOT_FOUND)
             email = self._emails[index]
             if email is None:
-                raise ApiError(errors.ID_NOT_FOUND)
+                raise ApiError(ApiCode.ID_NOT_FOUND)
             self._emails[index] = None
             self._taken.discard(normalize(email))
             self._live -= 1

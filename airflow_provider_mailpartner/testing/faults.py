@@ -21,7 +21,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Literal, TypeAlias, TypedDict, get_args
 
-from . import errors, wire
+from airflow_provider_mailpartner.client.commands import ApiCode
+
+from . import wire
 from .wire import ResponseFormat, WireResponse
 
 # The transient kinds are the ones a robust client retries (connection errors, HTTP 429/5xx,
@@ -132,7 +134,9 @@ class Fault:
     @classmethod
     def rate_limited(cls, retry_after: int | None = None, *, message: str | None = None) -> Fault:
         """HTTP 429 with the envelope code 429, with a ``Retry-After`` header when given."""
-        return cls("rate_limited", status=429, code=errors.TOO_MANY_REQUESTS, retry_after=retry_after, message=message)
+        return cls(
+            "rate_limited", status=429, code=int(ApiCode.TOO_MANY_REQUESTS), retry_after=retry_after, message=message
+        )
 
     @classmethod
     def envelope_error(cls, code: int, message: str | None = None, *, http_status: int = 200) -> Fault:
@@ -207,7 +211,7 @@ class Fault:
                 )
             return wire.html_response(self.status, wire.proxy_error_page(self.status), headers=retry)
         if self.kind in ("rate_limited", "envelope_error"):
-            code = self.code if self.code is not None else errors.SERVER_ERROR
+            code = self.code if self.code is not None else int(ApiCode.SERVER_ERROR)
             return wire.error_response(code, self.message, response_format, status=self.status, headers=retry)
         if self.kind == "html_page":
             return wire.html_response(200, wire.MAINTENANCE_PAGE)
@@ -371,7 +375,10 @@ _DEFAULTS: dict[FaultKind, tuple[Fault, ...]] = {
     "latency": (Fault.latency(0.1),),
     "http_error": tuple(Fault.http_error(status) for status in (500, 502, 503, 504)),
     "rate_limited": (Fault.rate_limited(),),
-    "envelope_error": (Fault.envelope_error(errors.TOO_MANY_REQUESTS), Fault.envelope_error(errors.SERVER_ERROR)),
+    "envelope_error": (
+        Fault.envelope_error(int(ApiCode.TOO_MANY_REQUESTS)),
+        Fault.envelope_error(int(ApiCode.SERVER_ERROR)),
+    ),
     "reset": (Fault.reset(),),
     "truncated": (Fault.truncated(),),
     "trickle": (Fault.trickle(),),

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hmac
 
-from . import errors, wire
+from airflow_provider_mailpartner.client.commands import ApiCode
+
+from . import wire
 from .context import ApiRequest
 from .errors import ApiError
 from .wire import WireResponse
@@ -20,9 +22,9 @@ def authenticate(request: ApiRequest) -> None:
     """
     key = request.text("apiKey")
     if not key:
-        raise ApiError(errors.API_KEY_REQUIRED)
+        raise ApiError(ApiCode.API_KEY_REQUIRED)
     if not hmac.compare_digest(key.encode(), request.context.api_key.encode()):
-        raise ApiError(errors.WRONG_API_KEY)
+        raise ApiError(ApiCode.WRONG_API_KEY)
 
 
 def list_unsubscribes(request: ApiRequest) -> WireResponse:
@@ -42,11 +44,11 @@ def delete_unsubscribe(request: ApiRequest) -> WireResponse:
     """``/v1/unsubscribe/delete``: remove by ``id``; code 3 without one, 4 for an unknown one."""
     raw = request.text("id")
     if raw is None or not raw.strip():
-        raise ApiError(errors.ID_REQUIRED, "Id required")
+        raise ApiError(ApiCode.ID_REQUIRED, "Id required")
     try:
         entry_id = int(raw.strip())
     except ValueError:
-        raise ApiError(errors.ID_NOT_FOUND) from None
+        raise ApiError(ApiCode.ID_NOT_FOUND) from None
     request.context.backend.delete(entry_id)
     return wire.ok_response(request.response_format)
 

@@ -23,9 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from airflow_provider_mailpartner.client.commands import ApiCode
+
 from . import handlers, routes, wire
 from .context import ApiRequest, ControlRequest, SandboxContext
-from .errors import SERVER_ERROR, ApiError
+from .errors import ApiError
 from .faults import Fault
 from .request_log import RequestRecord
 from .routes import API_ROUTES, CONTROL_ROUTES, Area, Route
@@ -268,7 +270,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return response, fault
         except Exception as exc:
             self._sandbox_bug(exc, f"/v1/{name}")
-            return wire.error_response(SERVER_ERROR, None, response_format, status=500), None
+            return wire.error_response(ApiCode.SERVER_ERROR, None, response_format, status=500), None
 
     def _sandbox_bug(self, exc: Exception, path: str) -> None:
         self.server.context.errors.append(exc)

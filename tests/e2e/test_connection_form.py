@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_mailpartner import get_provider_info
-from airflow_provider_mailpartner.redaction import secret_forms
+from airflow_provider_mailpartner.client.redaction import secret_forms
 from airflow_provider_mailpartner.testing import MailPartnerSandbox
 from tests.airflow_processes import ApiServer, run_airflow
 from tests.nasty_key import NASTY_KEY

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from airflow_provider_mailpartner.redaction import secret_forms
+from airflow_provider_mailpartner.client.redaction import secret_forms
 from airflow_provider_mailpartner.testing import MailPartnerSandbox, RequestRecord
 from tests.airflow_processes import AIRFLOW, airflow_env
 from tests.nasty_key import NASTY_KEY

@@ -55,7 +55,7 @@ for path in sys.argv[1:]:
         },
     }
 heavy = ["requests", "xmltodict", "airflow_provider_mailpartner.hooks.mailpartner",
-         "airflow_provider_mailpartner.transport", "airflow_provider_mailpartner.suppression", "psycopg2"]
+         "airflow_provider_mailpartner.client.exchange", "airflow_provider_mailpartner.suppression", "psycopg2"]
 loaded = [m for m in heavy if m in sys.modules and m not in loaded_by_airflow]
 print(json.dumps({"results": results, "heavy_modules_loaded": loaded}))
 """

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mailpartner.redaction import secret_forms
+from airflow_provider_mailpartner.client.redaction import secret_forms
 from tests.example_dags.conftest import example_root, mailpartner, run_example  # noqa: F401
 from tests.nasty_key import NASTY_KEY
 from tests.operators.conftest import run_dag  # noqa: F401

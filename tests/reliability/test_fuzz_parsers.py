@@ -32,7 +32,8 @@ import urllib3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailpartner import transport
+from airflow_provider_mailpartner.client import exchange
+from airflow_provider_mailpartner.client.xml_list import MAX_DEPTH, MAX_SMALL_ELEMENTS
 from airflow_provider_mailpartner.exceptions import (
     MailPartnerApiError,
     MailPartnerAuthError,
@@ -41,7 +42,6 @@ from airflow_provider_mailpartner.exceptions import (
 )
 from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 from airflow_provider_mailpartner.testing import Fault, MailPartnerSandbox
-from airflow_provider_mailpartner.xml_positional import MAX_DEPTH, MAX_SMALL_ELEMENTS
 
 PARIS = ZoneInfo("Europe/Paris")
 # A reading's bound: CPU time linear in the body's size (a pathology is quadratic or worse: minutes for
@@ -289,7 +289,7 @@ class Reader:
         )
         with pytest.MonkeyPatch.context() as patch:
             if chunk is not None:
-                patch.setattr(transport, "CHUNK_SIZE", max(chunk, len(body) // 512))
+                patch.setattr(exchange, "CHUNK_SIZE", max(chunk, len(body) // 512))
             return [timed_reading(reader, len(body)) for reader in readers]
 
     def check(self, body: bytes, response_format: str, chunk: int | None = None) -> None:

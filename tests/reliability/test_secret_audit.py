@@ -45,9 +45,9 @@ from xml.sax.saxutils import escape as xml_escape
 import pendulum
 import pytest
 
+from airflow_provider_mailpartner.client.redaction import Redactor
 from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator, UnsubscribeListOperator
-from airflow_provider_mailpartner.redaction import Redactor
 from airflow_provider_mailpartner.testing import Fault, MailPartnerSandbox
 from tests.key_leaks import find_key
 from tests.nasty_key import NASTY_KEY

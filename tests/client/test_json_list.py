@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from airflow_provider_mailpartner.envelope import DocumentError
-from airflow_provider_mailpartner.json_stream import json_events
+from airflow_provider_mailpartner.client.envelope import DocumentError
+from airflow_provider_mailpartner.client.json_list import json_events
 
 ANSWER = {
     "success": True,

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailpartner.envelope import LIST, DocumentError, Event
-from airflow_provider_mailpartner.json_stream import json_events
-from airflow_provider_mailpartner.xml_positional import xml_events, xml_fields
+from airflow_provider_mailpartner.client.commands import LIST
+from airflow_provider_mailpartner.client.envelope import DocumentError, Event
+from airflow_provider_mailpartner.client.json_list import json_events
+from airflow_provider_mailpartner.client.xml_list import xml_events, xml_fields
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

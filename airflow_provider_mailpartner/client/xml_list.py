@@ -20,18 +20,8 @@ from xml.parsers import expat
 
 import xmltodict
 
-from airflow_provider_mailpartner.envelope import (
-    ERROR_FIELDS,
-    RECORD_FIELDS,
-    DocumentError,
-    Event,
-    FieldSpec,
-    data_event,
-    field_event,
-    item_event,
-    name_positional,
-    spec_name,
-)
+from airflow_provider_mailpartner.client.commands import ERROR_FIELDS, RECORD_FIELDS, FieldSpec, spec_name
+from airflow_provider_mailpartner.client.envelope import DocumentError, Event, data_event, field_event, item_event
 
 ENTRY = "entry"
 MAX_DEPTH = 8  # the deepest real answer (a list entry's field) is at depth 4
@@ -88,6 +78,16 @@ def xml_fields(body: bytes, fields: Sequence[FieldSpec]) -> dict[str, object]:
     specs = fields if _first_is_true(values) else ERROR_FIELDS
     named = name_positional(values, specs)
     assert isinstance(named, dict)
+    return named
+
+
+def name_positional(values: object, specs: Sequence[FieldSpec]) -> object:
+    """Give positional XML children their JSON names; text and unnamed extras pass through."""
+    if not isinstance(values, list):
+        return values
+    named: dict[str, object] = {}
+    for spec, value in zip(specs, values, strict=False):
+        named[spec_name(spec)] = value if isinstance(spec, str) else name_positional(value, spec[1])
     return named
 
 

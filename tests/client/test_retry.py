@@ -6,7 +6,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from airflow_provider_mailpartner.retry_policy import RetryPolicy, parse_retry_after
+from airflow_provider_mailpartner.client.retry import RetryPolicy, parse_retry_after
 
 
 def policy(**kwargs) -> RetryPolicy:

@@ -4,7 +4,7 @@ import json
 import logging
 from urllib.parse import quote, quote_plus, urlencode
 
-from airflow_provider_mailpartner.redaction import Redactor, register_secret, secret_forms
+from airflow_provider_mailpartner.client.redaction import Redactor, register_secret, secret_forms
 
 KEY = "Sëcret+key/with=odd%chars and space&more"
 

@@ -1,4 +1,4 @@
-"""Keeping bulk work under MailPartner's request limit (2000 per minute from one IP).
+"""Keeping bulk work under MailPartner's request limit (``commands.REQUESTS_PER_MINUTE`` from one IP).
 
 Requests are spaced evenly rather than sent in bursts: any 60-second window then holds at most
 the allowed number, whichever moment the server starts counting from, and threads sharing one
@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-API_REQUESTS_PER_MINUTE = 2000
+MAX_REQUESTS_PER_MINUTE = 60_000  # one request a millisecond: beyond it, a setting is a typo
 # A hair slower than the nominal spacing, so clock jitter never lets N + 1 requests into a window.
 _SAFETY = 1.002
 
@@ -22,8 +22,10 @@ class RequestPacer:
     """
 
     def __init__(self, per_minute: float) -> None:
-        if not 0 < per_minute <= 60_000:
-            raise ValueError(f"requests per minute must be between 0 and 60000, not {per_minute!r}")
+        if not 0 < per_minute <= MAX_REQUESTS_PER_MINUTE:
+            raise ValueError(
+                f"requests per minute must be above 0 and at most {MAX_REQUESTS_PER_MINUTE}, not {per_minute!r}"
+            )
         self.per_minute = per_minute
         self._interval = 60.0 / per_minute * _SAFETY
         self._next = 0.0

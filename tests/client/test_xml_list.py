@@ -5,8 +5,9 @@ import tracemalloc
 
 import pytest
 
-from airflow_provider_mailpartner.envelope import ADD, LIST, ME, DocumentError
-from airflow_provider_mailpartner.xml_positional import xml_events, xml_fields
+from airflow_provider_mailpartner.client.commands import ADD, LIST, ME
+from airflow_provider_mailpartner.client.envelope import DocumentError
+from airflow_provider_mailpartner.client.xml_list import xml_events, xml_fields
 
 
 def record(id_: int, email: str, created: str = "2015-07-20 10:19:45", cdata: bool = True) -> str:

@@ -10,15 +10,24 @@ Why repeating each request is safe:
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from airflow_provider_mailpartner.client.commands import RETRYABLE_CODES, Command
+from airflow_provider_mailpartner.exceptions import MailPartnerError
+
+log = logging.getLogger(__name__)
 
 _SECONDS = re.compile(r"[0-9]{1,9}")
 RETRYABLE_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRYABLE_API_CODES = frozenset({429, 500})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ class RetryPolicy:
         return http_status in RETRYABLE_HTTP_STATUSES
 
     def retryable_code(self, code: int) -> bool:
-        return code in RETRYABLE_API_CODES
+        return code in RETRYABLE_CODES
 
     def delay(self, retry_number: int, retry_after: str | None = None) -> float | None:
         """Seconds to wait before retry ``retry_number`` (0-based), or None when none is left.
@@ -76,3 +85,60 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class Retryable(Exception):
+    """A failure worth another attempt; carries the error to raise once attempts run out."""
+
+    def __init__(self, final: MailPartnerError, retry_after: str | None = None) -> None:
+        super().__init__(final.message)
+        self.final = final
+        self.retry_after = retry_after
+
+    def given_up(self, retries: int, why: str | None = None) -> MailPartnerError:
+        """The final error, saying how many retries were spent on it, and why no more were made."""
+        final = self.final
+        notes = [why] if why else []
+        if retries:
+            notes.append(f"gave up after {retries} {'retry' if retries == 1 else 'retries'}")
+        message = f"{final.message} ({'; '.join(notes)})" if notes else final.message
+        return type(final)(
+            message, http_status=final.http_status, code=final.code, conn_id=final.conn_id, retries=retries
+        )
+
+
+def with_retries(policy: RetryPolicy, command: Command, attempt: Callable[[], T]) -> T:
+    """The one retry loop: ``attempt`` raises :class:`Retryable` for what may heal by waiting."""
+    retry_number = 0
+    while True:
+        try:
+            return attempt()
+        except Retryable as failure:
+            delay = policy.delay(retry_number, failure.retry_after)
+            if delay is None:
+                raise failure.given_up(retry_number, _why_not_waiting(policy, retry_number, failure)) from None
+            retry_number += 1
+            log.warning(
+                "%s failed (%s); retry %d of %d in %.1f s",
+                command.label,
+                failure.final.message,
+                retry_number,
+                policy.max_retries,
+                delay,
+            )
+            time.sleep(delay)
+        except MailPartnerError as error:
+            # A repeat may meet the consequence of an attempt whose answer was lost (code 3 on
+            # add, code 4 on delete): callers read .retries to tell.
+            error.retries = retry_number
+            raise
+
+
+def _why_not_waiting(policy: RetryPolicy, retry_number: int, failure: Retryable) -> str | None:
+    asked = parse_retry_after(failure.retry_after)
+    if retry_number < policy.max_retries and asked is not None and asked > policy.retry_after_max:
+        return (
+            f"MailPartner asked to wait {asked:.0f} s (Retry-After), longer than the "
+            f"{policy.retry_after_max:.0f} s a task waits"
+        )
+    return None

@@ -1,16 +1,15 @@
 """The MailPartner answer envelope, independent of the wire format.
 
-Both parsers (JSON and positional XML) emit the same events; this module names the fields of
-each command (XML carries no names, only positions) and reads the ``success``/``code`` header
-that decides whether an answer can be trusted.
+Both list readers (JSON and positional XML) emit the same events; this module defines them and
+reads the ``success``/``code`` header that decides whether an answer can be trusted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from airflow_provider_mailpartner.client.commands import ApiCode
 from airflow_provider_mailpartner.records import strict_int
 
 EventKind = Literal["field", "data", "item", "items"]
@@ -18,9 +17,6 @@ Event = tuple[EventKind, str, object]
 """``("field", name, value)`` for a whole top-level field, ``("data", name, None)`` where a
 streamed array starts, then ``("item", name, element)`` for each of its elements, or
 ``("items", name, [element, ...])`` for several at once."""
-
-FieldSpec = str | tuple[str, "Sequence[FieldSpec]"]
-"""A field name, or a name with the names of its positional children (XML nesting)."""
 
 
 class DocumentError(ValueError):
@@ -37,49 +33,6 @@ def data_event(name: str) -> Event:
 
 def item_event(name: str, value: object) -> Event:
     return ("item", name, value)
-
-
-@dataclass(frozen=True)
-class Command:
-    """One API command: its path, method, and the order of its fields in positional XML.
-
-    ``stream_field`` names the list streamed entry by entry; ``key_field``, the field of an entry
-    that no two entries of that list may share.
-    """
-
-    path: str
-    method: Literal["GET", "POST"]
-    fields: Sequence[FieldSpec]
-    stream_field: str | None = None
-    key_field: str | None = None
-
-
-ERROR_FIELDS: Sequence[FieldSpec] = ("success", "code", "message", "error")
-RECORD_FIELDS: Sequence[FieldSpec] = ("id", "email", "createdAt")
-
-LIST = Command("unsubscribe/list", "GET", ("success", "code", "nbData", "data"), stream_field="data", key_field="id")
-ADD = Command("unsubscribe/add", "POST", ("success", "code", "stopId"))
-# The API page's header says POST, every official sample sends GET: GET is what works.
-DELETE = Command("unsubscribe/delete", "GET", ("success", "code"))
-ME = Command(
-    "me",
-    "GET",
-    ("success", "code", ("user", ("username",)), ("credits", ("creditMail", "currency", "balance"))),
-)
-
-
-def spec_name(spec: FieldSpec) -> str:
-    return spec if isinstance(spec, str) else spec[0]
-
-
-def name_positional(values: object, specs: Sequence[FieldSpec]) -> object:
-    """Give positional XML children their JSON names; text and unnamed extras pass through."""
-    if not isinstance(values, list):
-        return values
-    named: dict[str, object] = {}
-    for spec, value in zip(specs, values, strict=False):
-        named[spec_name(spec)] = value if isinstance(spec, str) else name_positional(value, spec[1])
-    return named
 
 
 @dataclass(frozen=True)
@@ -100,12 +53,12 @@ class Envelope:
 
     @property
     def ok(self) -> bool:
-        return self.success is True and self.code == 200
+        return self.success is True and self.code == ApiCode.OK
 
     @property
     def is_error(self) -> bool:
         """A well-formed error: ``success`` false with a code other than 200."""
-        return self.success is False and self.code is not None and self.code != 200
+        return self.success is False and self.code is not None and self.code != ApiCode.OK
 
 
 def _as_bool(value: object) -> bool | None:

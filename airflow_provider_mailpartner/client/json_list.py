@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from airflow_provider_mailpartner.envelope import DocumentError, Event, data_event, field_event
+from airflow_provider_mailpartner.client.envelope import DocumentError, Event, data_event, field_event
 
 MAX_VALUE_CHARS = 64 << 20  # one list entry is ~100 characters; no field of an answer is near this
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
