@@ -6,12 +6,9 @@ object storage load when a task runs.
 
 from __future__ import annotations
 
-import ast
-import csv
-import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -240,9 +237,10 @@ class AddUnsubscribesOperator(TemplatedOperator):
 
     def execute(self, context: Context) -> AddResult:
         from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
+        from airflow_provider_mailpartner.opt_out_addresses import unique_addresses
 
         candidates = list(self._read_addresses())
-        addresses, invalid = _unique_addresses(candidates)
+        addresses, invalid = unique_addresses(candidates)
         if invalid:
             self.log.warning("Skipped %d invalid address(es): %s", len(invalid), ", ".join(map(repr, invalid)))
         if invalid and not addresses:
@@ -283,17 +281,13 @@ class AddUnsubscribesOperator(TemplatedOperator):
             )
         return result
 
-    def _read_addresses(self) -> Iterator[str]:
+    def _read_addresses(self) -> Iterable[str]:
+        from airflow_provider_mailpartner.opt_out_addresses import address_values, addresses_in_file
+
         if self.input_path is None:
-            yield from _address_values(self.emails)
-            return
+            return address_values(self.emails)
         path = storage_path(self.input_path, "input_path")
-        found = False
-        for address in _addresses_in(_file_text(path, self.encoding), str(path), self.email_column):
-            found = found or bool(address.strip())
-            yield address
-        if not found:
-            raise ValueError(f"{self.input_path} holds no address: an empty file is a mistake, not a success")
+        return addresses_in_file(path, self.encoding, self.email_column)
 
     def _push(self, hook: MailPartnerHook, addresses: list[str]) -> dict[str, int | Exception | None]:
         """Add each address on the pool; the first credential or configuration error stops the rest."""
@@ -328,80 +322,6 @@ class AddUnsubscribesOperator(TemplatedOperator):
 
         inputs = [] if self.input_path is None else [storage_dataset(storage_path(self.input_path), records=False)]
         return OperatorLineage(inputs=inputs, outputs=unsubscribe_list_datasets(self.mailpartner_conn_id))
-
-
-def _unique_addresses(candidates: Iterable[object]) -> tuple[list[str], list[str]]:
-    """Trimmed addresses, first spelling of each, and the invalid inputs, both in input order."""
-    from airflow_provider_mailpartner.suppression import InvalidEmailError, normalize_email
-
-    seen: set[str] = set()
-    unique: list[str] = []
-    invalid: list[str] = []
-    for candidate in candidates:
-        text = str(candidate).strip() if candidate is not None else ""
-        if not text:
-            continue
-        try:
-            key = normalize_email(text)
-        except InvalidEmailError:
-            invalid.append(text)
-            continue
-        if key not in seen:
-            seen.add(key)
-            unique.append(text)
-    return unique, invalid
-
-
-def _file_text(path: ObjectStoragePath, encoding: str | None) -> str:
-    """The file's text, in the encoding found from its start (UTF-8, UTF-8 with a BOM, cp1252) unless given."""
-    from airflow_provider_mailpartner.contact_files import HEAD_BYTES, ContactFileError, sniff_dialect, unreadable
-
-    data = path.read_bytes()
-    found = sniff_dialect(data[:HEAD_BYTES], str(path), encoding=encoding).encoding
-    try:
-        return data.decode(found)
-    except UnicodeDecodeError as error:
-        raise ContactFileError(unreadable(str(path), error, found, f"at offset {error.start}")) from None
-
-
-def _addresses_in(text: str, source: str = "the input", email_column: str | None = None) -> Iterator[str]:
-    """One address per line, or a CSV whose header names the address column (any separator, as in suppression).
-
-    A one-cell first line that is not a column name is an address; ``email_column`` says it is a CSV.
-    """
-    from airflow_provider_mailpartner.contact_files import detect_delimiter, find_email_column, is_email_column_name
-
-    lines = text.splitlines()
-    start = next((number for number, line in enumerate(lines) if line.strip()), len(lines))
-    header_line = lines[start] if start < len(lines) else ""
-    delimiter = detect_delimiter(header_line)
-    header = next(csv.reader([header_line], delimiter=delimiter), [])
-    if email_column is None and len(header) < 2 and not any(map(is_email_column_name, header)):
-        yield from lines
-        return
-    column = find_email_column(header, source, email_column)
-    for row in csv.reader(lines[start + 1 :], delimiter=delimiter):
-        yield row[column] if column < len(row) else ""
-
-
-def _address_values(emails: Iterable[str] | str | None) -> Iterator[str]:
-    """The addresses in ``emails``: a list, or text (a rendered list, or addresses separated by
-    commas, semicolons or white space: a templated XCom value arrives as text)."""
-    if emails is None:
-        return
-    if not isinstance(emails, str):
-        yield from emails
-        return
-    text = emails.strip()
-    if text.startswith("["):
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = None
-        if isinstance(value, (list, tuple)):
-            yield from map(str, value)
-            return
-    yield from (part for part in re.split(r"[,;\s]+", text) if part)
 
 
 def _is_code(outcome: object, code: int) -> bool:

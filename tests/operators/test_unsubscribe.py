@@ -13,12 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from airflow_provider_mailpartner.operators.assets import asset_uri
-from airflow_provider_mailpartner.operators.unsubscribe import (
-    AddUnsubscribesOperator,
-    UnsubscribeListOperator,
-    _addresses_in,
-    _unique_addresses,
-)
+from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator, UnsubscribeListOperator
 from airflow_provider_mailpartner.testing import Fault
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -215,37 +210,6 @@ def test_add_stays_under_the_request_limit_with_many_workers(sandbox, monkeypatc
 
 
 # --- input helpers ----------------------------------------------------------------------------
-
-
-def test_unique_addresses_keep_the_first_spelling_and_report_invalid_ones():
-    unique, invalid = _unique_addresses(["A@x.fr", " a@X.FR ", "b@x.fr", "oops", None, "c d@x.fr"])
-    assert unique == ["A@x.fr", "b@x.fr"]
-    assert invalid == ["oops", "c d@x.fr"]
-
-
-def test_a_csv_without_an_address_column_is_refused_naming_its_header_cells():
-    with pytest.raises(ValueError, match=r"optouts.csv: no column named like an address .* \['name', 'phone'\]"):
-        list(_addresses_in("name,phone\nAnn,0612345678\n", "optouts.csv"))
-
-
-def test_files_with_one_address_per_line_are_read_as_such():
-    assert list(_addresses_in("a@x.fr\nb@x.fr")) == ["a@x.fr", "b@x.fr"]
-    assert list(_addresses_in("email\na@x.fr")) == ["a@x.fr"]
-    assert list(_addresses_in("Adresse e-mail\na@x.fr")) == ["a@x.fr"]
-
-
-@pytest.mark.parametrize(
-    ("text", "email_column"),
-    [
-        ("Id;Prénom;E-mail Address;Ville\n1;Zoé;z@x.fr;Lyon\n2;Léa;l@x.fr;Nice\n", None),
-        ("Nom\tCourriel\nZoé\tz@x.fr\nLéa\tl@x.fr\n", None),
-        ("nom|adresse mél\nZoé|z@x.fr\nLéa|l@x.fr\n", None),
-        ("Nom;Contact pro\nZoé;z@x.fr\nLéa;l@x.fr\n", "contact PRO"),
-    ],
-    ids=["excel-semicolon", "tab-courriel", "pipe-mel", "named-by-the-user"],
-)
-def test_the_address_column_is_found_whatever_the_separator_and_its_french_name(text, email_column):
-    assert list(_addresses_in(text, "optouts.csv", email_column)) == ["z@x.fr", "l@x.fr"]
 
 
 def test_a_french_excel_file_of_opt_outs_is_pushed_without_options(connection, run_dag, tmp_path):
