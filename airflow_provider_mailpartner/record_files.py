@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import IO, TYPE_CHECKING, Literal, TypedDict
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple, TypedDict
 
-from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
+from airflow_provider_mailpartner.records import UnsubscribeRecord
 from airflow_provider_mailpartner.storage import staged
 
 if TYPE_CHECKING:
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 OutputFormat = Literal["jsonl", "csv", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "json")
 CSV_HEADER = ("id", "email", "created_at")
-_BLOCK_PIECES = 10_000  # records per write: each write through ObjectStoragePath records lineage
-# The C encoder json.dumps uses for strings, without building a dict per record.
+_BLOCK_RECORDS = 100  # records per write (~10 KB): see "Small blocks" in docs/benchmarks.md
+# The C encoder json.dumps uses for strings (ensure_ascii=False), without a dict per record.
 _json_string = json.encoder.encode_basestring
 
 
@@ -41,10 +42,6 @@ def jsonl_line(record: UnsubscribeRecord) -> str:
     return _jsonl_piece(record)[:-1]
 
 
-def _jsonl(records: Iterable[UnsubscribeRecord]) -> Iterator[str]:
-    return map(_jsonl_piece, records)  # map, not a generator: one Python frame less per record
-
-
 def _jsonl_piece(record: UnsubscribeRecord) -> str:
     return (
         f'{{"id": {record["id"]}, "email": {_json_string(record["email"])}, '
@@ -52,43 +49,35 @@ def _jsonl_piece(record: UnsubscribeRecord) -> str:
     )
 
 
-def _json(records: Iterable[UnsubscribeRecord]) -> Iterator[str]:
-    separator = "[\n"
-    for record in records:
-        yield separator + jsonl_line(record)
-        separator = ",\n"
-    yield "[]\n" if separator == "[\n" else "\n]\n"
+class _Renderer(NamedTuple):
+    """A record format as text: what opens the file, a block of records, and what closes it (given the count)."""
+
+    start: str
+    block: Callable[[list[UnsubscribeRecord], bool], str]  # (records, whether they are the first)
+    end: Callable[[int], str]
 
 
-class _Echo:
-    """A file whose ``write`` hands the text back: ``csv.writer(_Echo()).writerow`` returns the row."""
-
-    def write(self, text: str) -> str:
-        return text
+def _jsonl_block(records: list[UnsubscribeRecord], first: bool) -> str:
+    return "".join(map(_jsonl_piece, records))
 
 
-def _csv(records: Iterable[UnsubscribeRecord]) -> Iterator[str]:
-    row = csv.writer(_Echo(), lineterminator="\n").writerow
-    yield row(CSV_HEADER)
-    for record in records:
-        yield row((record["id"], record["email"], record["created_at"]))
+def _json_block(records: list[UnsubscribeRecord], first: bool) -> str:
+    return ("[\n" if first else ",\n") + ",\n".join(map(jsonl_line, records))
 
 
-_RENDERERS = {"jsonl": _jsonl, "json": _json, "csv": _csv}
+def _csv_block(records: list[UnsubscribeRecord], first: bool) -> str:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(
+        [record["id"], record["email"], record["created_at"]] for record in records
+    )
+    return text.getvalue()
 
 
-def _write_batched(pieces: Iterable[str], handle: IO[bytes]) -> str:
-    """Write the text in blocks of UTF-8; return the SHA-256 of what was written.
-
-    One piece is one record (or a header or footer), so a block is ~1 MB; the blocks are cut
-    by ``islice`` in C, with no Python loop per record.
-    """
-    digest = hashlib.sha256()
-    pieces = iter(pieces)
-    while block := "".join(islice(pieces, _BLOCK_PIECES)).encode():
-        digest.update(block)
-        handle.write(block)
-    return digest.hexdigest()
+_RENDERERS = {
+    "jsonl": _Renderer("", _jsonl_block, lambda count: ""),
+    "json": _Renderer("", _json_block, lambda count: "\n]\n" if count else "[]\n"),
+    "csv": _Renderer(",".join(CSV_HEADER) + "\n", _csv_block, lambda count: ""),
+}
 
 
 def write_records(
@@ -96,11 +85,25 @@ def write_records(
     path: ObjectStoragePath,
     output_format: OutputFormat,
 ) -> Manifest:
-    """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did."""
-    counted = Counted(records)
+    """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did.
+
+    Records are written a block at a time: memory stays flat, and the SHA-256 is of the bytes written.
+    """
+    renderer, digest, count = _RENDERERS[output_format], hashlib.sha256(), 0
+    records = iter(records)
     with staged(path) as target, target.open("wb") as handle:  # type: ignore[no-untyped-call]
-        sha256 = _write_batched(_RENDERERS[output_format](counted), handle)
-    return {"path": str(path), "format": output_format, "count": counted.count, "sha256": sha256}
+
+        def write(text: str) -> None:
+            data = text.encode()
+            digest.update(data)
+            handle.write(data)
+
+        write(renderer.start)
+        while block := list(islice(records, _BLOCK_RECORDS)):
+            write(renderer.block(block, count == 0))
+            count += len(block)
+        write(renderer.end(count))
+    return {"path": str(path), "format": output_format, "count": count, "sha256": digest.hexdigest()}
 
 
 class RecordFileError(ValueError):

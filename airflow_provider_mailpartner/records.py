@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from operator import itemgetter
 from typing import Generic, NamedTuple, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
@@ -18,8 +18,25 @@ _INTEGER_LIMIT = 10**18  # what 18 digits hold: a JSON integer gets the bound XM
 _Item = TypeVar("_Item")
 _OFFSET_CACHE_DAYS = 4096
 _API_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+# Every valid " HH" and ":MM:SS" of an API date's time: two set lookups check a time of day.
+_HOURS = frozenset(f" {hour:02}" for hour in range(24))
+_MINUTES_SECONDS = frozenset(f":{minute:02}:{second:02}" for minute in range(60) for second in range(60))
 # JSON's "\ud800" escapes decode to lone surrogates: not text, and no file or log can hold them.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class Entry(msgspec.Struct, gc=False):
+    """A raw list entry as both readers give it: fields of the right types, values not yet checked.
+
+    The JSON reader has msgspec build it in C; an entry msgspec cannot type (an id that is a
+    float, say) comes as the decoded value instead, for :func:`parse_unsubscribe` and
+    :class:`RecordParser` to say what is wrong with it. Positional XML carries only text, so
+    the id may be text; the checks accept ASCII digits.
+    """
+
+    id: int | str
+    email: str
+    createdAt: str  # (the API's name)
 
 
 class UnsubscribeRecord(TypedDict):
@@ -57,26 +74,16 @@ class Credits:
 
 
 class Counted(Generic[_Item]):
-    """Passes entries through, counting them: how many were fetched, or written.
-
-    The counting happens in C (``zip`` with a tick counter), not in a Python frame per entry.
-    """
+    """Passes entries through, counting them (how many were fetched, or read): read ``count`` at the end."""
 
     def __init__(self, entries: Iterable[_Item]) -> None:
-        self._ticks = itertools.count()
-        # zip takes from ``entries`` first and stops when it ends, before taking a tick.
-        self._entries: Iterator[_Item] = map(itemgetter(0), zip(entries, self._ticks, strict=False))
-        self._count: int | None = None
+        self._entries = entries
+        self.count = 0
 
     def __iter__(self) -> Iterator[_Item]:
-        return self._entries
-
-    @property
-    def count(self) -> int:
-        """How many entries went through; read it once they are all consumed."""
-        if self._count is None:
-            self._count = next(self._ticks)
-        return self._count
+        for entry in self._entries:
+            self.count += 1
+            yield entry
 
 
 class RecordError(ValueError):
@@ -91,33 +98,27 @@ def parse_unsubscribe(raw: object, zone: ZoneInfo) -> Unsubscribe:
 
 
 def _checked_entry(raw: object) -> tuple[int, str, str, datetime]:
-    """Id, address, date text and naive date of one entry, or RecordError.
-
-    Runs once per entry of lists a million long: the common case (a JSON integer id, a
-    string address) is checked inline, anything else goes through the general parsers.
-    """
-    if type(raw) is not dict:
-        raise RecordError(f"an entry is not an object: {_short(raw)}")
-    entry_id = raw.get("id")
-    if type(entry_id) is not int or entry_id >= _INTEGER_LIMIT:
-        entry_id = parse_int(entry_id, "id")
-    if entry_id < 1:
-        raise RecordError(f"id is not a positive integer: {entry_id}")
-    email = raw.get("email")
+    """Id, address, date text and naive date of one entry, or RecordError: the reference checks."""
+    entry_id, email, created = _raw_fields(raw)
+    number = parse_int(entry_id, "id")
+    if number < 1:
+        raise RecordError(f"id is not a positive integer: {number}")
     if type(email) is not str or not (email := email.strip()):
         raise RecordError(f"email is missing or empty: {_short(email)}")
     if "@" not in email:
         raise RecordError("email has no '@'")  # the text itself stays out of logs: it is personal data
     if not email.isascii() and _SURROGATE.search(email):
         raise RecordError("email holds a lone surrogate (a \\ud800-\\udfff escape): it is not text")
-    created = raw.get("createdAt")
-    if type(created) is str and _API_DATE.fullmatch(created):  # the common case, without a call
-        try:
-            return entry_id, email, created, datetime.fromisoformat(created)
-        except ValueError:
-            pass
     text, naive = _naive_api_datetime(created)
-    return entry_id, email, text, naive
+    return number, email, text, naive
+
+
+def _raw_fields(raw: object) -> tuple[object, object, object]:
+    if type(raw) is Entry:
+        return raw.id, raw.email, raw.createdAt
+    if not isinstance(raw, dict):
+        raise RecordError(f"an entry is not an object: {_short(raw)}")
+    return raw.get("id"), raw.get("email"), raw.get("createdAt")
 
 
 def strict_int(value: object) -> int | None:
@@ -163,23 +164,22 @@ class RecordParser:
         self._suffixes: dict[str, str | None] = {}
 
     def parse(self, raw: object) -> UnsubscribeRecord:
-        """One raw entry (from JSON or positional XML) as a record, or :class:`RecordError`."""
-        if type(raw) is dict:  # the common case, checked inline: this runs a million times a list
-            entry_id, email, text = raw.get("id"), raw.get("email"), raw.get("createdAt")
+        """One raw entry (an :class:`Entry`, or anything a reader decoded) as a record, or :class:`RecordError`."""
+        if type(raw) is Entry:  # the usual case, checked here: this runs a million times a list
+            entry_id, email, text = raw.id, raw.email.strip(), raw.createdAt
+            if type(entry_id) is str and entry_id.isascii() and entry_id.isdigit() and len(entry_id) <= 18:
+                entry_id = int(entry_id)  # positional XML's ids are text
+            suffix = self._suffixes.get(text[:10])  # (only days already read whole are there)
             if (
-                type(entry_id) is int
+                suffix
+                and text[10:13] in _HOURS
+                and text[13:] in _MINUTES_SECONDS
+                and type(entry_id) is int
                 and 0 < entry_id < _INTEGER_LIMIT
-                and type(email) is str
-                and type(text) is str
-                and _API_DATE.fullmatch(text)
-                and text[11:13] < "24"
-                and text[14:16] < "60"
-                and text[17:19] < "60"
+                and "@" in email
+                and (email.isascii() or not _SURROGATE.search(email))
             ):
-                suffix = self._suffixes.get(text[:10], "")
-                email = email.strip()
-                if suffix and "@" in email and (email.isascii() or not _SURROGATE.search(email)):
-                    return {"id": entry_id, "email": email, "created_at": f"{text[:10]}T{text[11:]}{suffix}"}
+                return {"id": entry_id, "email": email, "created_at": f"{text[:10]}T{text[11:]}{suffix}"}
         entry_id, email, text, naive = _checked_entry(raw)
         return {"id": entry_id, "email": email, "created_at": self.isoformat(text, naive)}
 

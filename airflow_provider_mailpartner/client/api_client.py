@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 import requests
@@ -64,9 +64,8 @@ class MailPartnerClient:
 
         return with_retries(self.policy, call.command, lambda: self._attempt(call, read, SMALL_ANSWER_LIMIT))
 
-    @contextmanager
-    def stream(self, call: Call, convert: Callable[[object], T]) -> Iterator[Iterator[T]]:
-        """Fetch a list command and yield an iterator over its entries, each passed through ``convert``.
+    def stream(self, call: Call, convert: Callable[[object], T]) -> Iterator[T]:
+        """Fetch a list command and return an iterator over its entries, each passed through ``convert``.
 
         The whole body is downloaded (with retries) before the first entry is handed out, so a
         retry can never repeat entries; ``nbData``, and that no two entries share the command's
@@ -74,15 +73,13 @@ class MailPartnerClient:
         ``convert`` raises :class:`RecordError` for an entry it cannot trust.
         """
 
-        def read(answer: Answer) -> tuple[ListReading, dict[str, object]]:
+        def read(answer: Answer) -> tuple[ListReading, int]:
             reading = ListReading(call, answer, self.checks)
-            return reading, reading.header()
+            return reading, reading.expected_count()
 
-        reading, header = with_retries(self.policy, call.command, lambda: self._attempt(call, read, LIST_ANSWER_LIMIT))
-        try:
-            yield reading.entries(header["nbData"], convert)  # type: ignore[arg-type]
-        finally:
-            reading.answer.body.close()
+        attempt = partial(self._attempt, call, read, LIST_ANSWER_LIMIT)
+        reading, expected = with_retries(self.policy, call.command, attempt)
+        return reading.entries(expected, convert)
 
     def _attempt(self, call: Call, read: Callable[[Answer], T], body_limit: int) -> T:
         """One attempt: paced, sent, its status checked and its answer read (or closed)."""

@@ -12,11 +12,10 @@ from typing import Literal
 from airflow_provider_mailpartner.client.commands import ApiCode
 from airflow_provider_mailpartner.records import strict_int
 
-EventKind = Literal["field", "data", "item", "items"]
+EventKind = Literal["field", "data", "items"]
 Event = tuple[EventKind, str, object]
-"""``("field", name, value)`` for a whole top-level field, ``("data", name, None)`` where a
-streamed array starts, then ``("item", name, element)`` for each of its elements, or
-``("items", name, [element, ...])`` for several at once."""
+"""``("field", name, value)`` for a whole top-level field, ``("data", name, None)`` where the
+list starts, then ``("items", name, [entry, ...])`` for its entries, a batch at a time."""
 
 
 class DocumentError(ValueError):
@@ -29,10 +28,6 @@ def field_event(name: str, value: object) -> Event:
 
 def data_event(name: str) -> Event:
     return ("data", name, None)
-
-
-def item_event(name: str, value: object) -> Event:
-    return ("item", name, value)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from airflow_provider_mailpartner.client.retry import Retryable
 from airflow_provider_mailpartner.connection_settings import ConnectionSettings
 from airflow_provider_mailpartner.exceptions import MailPartnerResponseError, MailPartnerTransportError
 
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE = 1 << 18  # bytes read at a time, from the socket and from the spool
 SPOOL_IN_MEMORY = 4 << 20  # larger bodies go to a temporary file, not to RAM
 ATTEMPT_TIMEOUTS = 30  # one attempt may take 30 x the connection's timeout in all (5 min by default)
 USER_AGENT = "airflow-provider-mailpartner"
@@ -48,6 +48,11 @@ class Answer:
     def head(self, size: int = 512) -> bytes:
         self.body.seek(0)
         return self.body.read(size)
+
+
+def _announced_size(response: requests.Response) -> int:
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isascii() and length.isdigit() else 0
 
 
 class Exchange:
@@ -108,6 +113,8 @@ class Exchange:
     def _spool(self, call: Call, response: requests.Response, spool: IO[bytes], body_limit: int) -> None:
         """Copy the body to ``spool``, within the size limit and the attempt's deadline."""
         deadline = time.monotonic() + self.settings.timeout * ATTEMPT_TIMEOUTS
+        if _announced_size(response) > SPOOL_IN_MEMORY:
+            spool.rollover()  # type: ignore[attr-defined]  # to disk now, not after 4 MB were held and copied
         size = 0
         # read1 returns as soon as any bytes arrive (iter_content waits for a whole chunk), so the
         # deadline is checked even while a server trickles; the read timeout bounds each pause.

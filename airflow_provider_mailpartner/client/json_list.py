@@ -1,201 +1,270 @@
-"""A streaming reader for MailPartner's JSON envelope, so a million-entry list never sits in memory.
+"""MailPartner's JSON answers, read by C decoders: msgspec for the list's entries, the standard library for the rest.
 
-Only the top-level object is walked by hand; every value inside it (each list entry included) is
-decoded by the standard library's C scanner, which keeps this fast. The ``data`` array is
-delivered one element at a time; every other top-level field as a whole value.
+A list answer (``{"success": true, "code": 200, "nbData": N, "data": [{...}, ...]}``, its
+fields in any order) can hold a million entries, so it is never decoded whole:
+
+- **the head**, the fields before ``"data": [``, is decoded by the standard library once that
+  key is found at the top level;
+- **the entries** are decoded by msgspec a window at a time, straight into ``records.Entry`` (types
+  checked in C). A window is cut after a ``}`` that a ``,`` follows and decoded as
+  ``[`` + window + ``]``: that text is valid JSON only when the cut fell between two entries
+  (inside a string the added ``]`` would be text in an unterminated string; inside an entry one
+  ``]`` cannot close both it and the list). A failed decode means "cut earlier";
+- **the tail**, what is left after the last window, is decoded by the standard library as
+  ``{"data": [`` + tail, which checks the end of the document and gives the fields after the list.
+
+Each field comes once as a ``field`` event, the list's entries in ``items`` batches; an entry
+msgspec cannot type (an id that is a float, say) comes as the decoded value, for the record
+checks to say what is wrong with it.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from airflow_provider_mailpartner.client.envelope import DocumentError, Event, data_event, field_event
+import msgspec
 
-MAX_VALUE_CHARS = 64 << 20  # one list entry is ~100 characters; no field of an answer is near this
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_WHITESPACE_CHARS = " \t\n\r"
-_NUMBER_TAIL = re.compile(r"[0-9.eE+-]+")  # what may still follow the part of a number already read
+from airflow_provider_mailpartner.client.envelope import DocumentError, Event, data_event, field_event
+from airflow_provider_mailpartner.records import Entry
+
+WINDOW = 1 << 16  # bytes per msgspec call (some 800 entries): larger windows only add memory
+MAX_HEAD = 1 << 20  # the fields before the list are a few dozen bytes
+MAX_WINDOW = 64 << 20  # one entry is ~100 bytes; a window that never ends is refused
+_CUTS_TRIED = 8  # cuts tried from the end of a window before reading more (an address may hold "},")
+_SEPARATOR = re.compile(rb"[ \t\n\r]*,")
+_LIST_END = re.compile(rb"[ \t\n\r]*\]")
+_BOM = b"\xef\xbb\xbf"  # a byte-order mark before the JSON (a PHP file saved with one) is dropped
+_WHITESPACE = b" \t\n\r"
 
 
 def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+class _Repeating(dict[str, object]):
+    """An object that gives a key twice (the last value kept, as the standard library does): ``repeated`` names it.
+
+    Only the top level's repeats are refused: a second ``success`` after the data could otherwise
+    overrule the first.
+    """
+
+    repeated = ""
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    fields = dict(pairs)
+    if len(fields) == len(pairs):
+        return fields
+    repeating = _Repeating(pairs)
+    repeating.repeated = next(key for number, (key, _) in enumerate(pairs) if key in dict(pairs[:number]))
+    return repeating
+
+
+def _top_level(fields: object) -> dict[str, object]:
+    """The decoded top-level object's fields; a key given twice is refused."""
+    if isinstance(fields, _Repeating):
+        raise DocumentError(f"the answer gives {fields.repeated[:40]!r} twice")
+    assert isinstance(fields, dict)
+    return fields
+
+
 # Decimals, not floats: a money amount must not pick up binary rounding on its way in. NaN and
 # Infinity, which Python's decoder accepts by default, are not JSON and no answer carries them.
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=Decimal, parse_constant=_refuse_constant)
+_ENTRIES = msgspec.json.Decoder(list[Entry])
 
 
-class _Reader:
-    """A window over decoded text that refills itself from the chunk source on demand."""
+def json_fields(body: bytes) -> dict[str, object]:
+    """The fields of a small answer (an envelope, credits, an error), decoded whole."""
+    body = body.removeprefix(_BOM)
+    _check_start(body)
+    fields = _decode(body)
+    assert isinstance(fields, dict)
+    return fields
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        # utf-8-sig: a byte-order mark before the JSON (a PHP file saved with one) is dropped.
-        self._utf8 = codecs.getincrementaldecoder("utf-8-sig")("strict")
-        self.buffer = ""
+
+def _check_start(body: bytes) -> None:
+    found = body.lstrip(_WHITESPACE)[:1].decode("latin-1")
+    if found != "{":
+        raise DocumentError(
+            f"invalid JSON: expected '{{' at the start of the answer, found {found or 'end of input'!r}"
+        )
+
+
+def json_events(chunks: Iterable[bytes], stream_field: str = "data") -> Iterator[Event]:
+    """Events for a list answer: each field whole, the ``stream_field`` list's entries in batches."""
+    window = _Window(iter(chunks))
+    head = window.until_list(stream_field)
+    if head is None:  # no list where one is expected (an error, say): the whole answer, if small, as fields
+        if not window.eof:
+            _check_start(window.buffer[window.pos :])
+            raise DocumentError(f"invalid JSON: no {stream_field!r} list in the first {MAX_HEAD} bytes")
+        yield from (field_event(name, value) for name, value in json_fields(window.rest()).items())
+        return
+    yield from (field_event(name, value) for name, value in head.items())
+    yield data_event(stream_field)
+    while (batch := window.entries()) is not None:
+        if batch:
+            yield ("items", stream_field, batch)
+    tail = window.tail()
+    entries = tail.pop(stream_field)
+    if entries:
+        yield ("items", stream_field, _typed(entries))
+    yield from (field_event(name, value) for name, value in tail.items())
+
+
+def _decode(text: bytes | str) -> object:
+    try:
+        return _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"the JSON answer is not valid UTF-8 ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"invalid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError, ArithmeticError) as exc:  # huge numbers, deep nesting, NaN
+        raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
+
+
+def _typed(entries: object) -> list[object]:
+    """The tail's entries (decoded by the standard library) as :class:`Entry`, where their types allow."""
+    assert isinstance(entries, list)
+    try:
+        return list(msgspec.convert(entries, list[Entry]))
+    except (msgspec.ValidationError, UnicodeError):  # (a lone surrogate from a "\\ud800" escape)
+        return entries
+
+
+class _Window:
+    """The unread bytes of the answer: ``buffer[pos:]``, read on as far as has been needed."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.buffer = b""
         self.pos = 0
         self.eof = False
-        self._no_batch_before = 0  # buffer position; batches are not tried again before it
+        self.after_comma = False  # the last cut consumed a ",": an entry must follow, not "]"
+        self.span = WINDOW  # how far a window reaches: widened while no entry ends within it
 
-    def refill(self, at_least: int = 1) -> bool:
-        """Read until ``at_least`` more characters are pending (or input ends); False if none came.
+    def read(self, at_least: int) -> bool:
+        """Read until ``at_least`` bytes are unread (or the answer ends); False if none came."""
+        if len(self.buffer) - self.pos >= at_least or self.eof:
+            return False
+        pieces, size = [self.buffer[self.pos :]], len(self.buffer) - self.pos
+        unread = size
+        while size < at_least and not self.eof:
+            chunk = next(self._chunks, None)
+            self.eof = chunk is None
+            if chunk:
+                pieces.append(chunk)
+                size += len(chunk)
+        self.buffer, self.pos = b"".join(pieces), 0
+        return size > unread
 
-        Consumed text is dropped and the pieces are joined once, so the cost stays linear in the
-        size of the input however long a single value is.
+    def rest(self) -> bytes:
+        while self.read(len(self.buffer) - self.pos + WINDOW):
+            pass
+        return self.buffer[self.pos :]
+
+    def until_list(self, name: str) -> dict[str, object] | None:
+        """The fields before ``"name": [``, the window then set on the first entry; None if no such list.
+
+        A key the pattern finds is the top-level one only if the text before it, closed with
+        ``"name": []}``, is valid JSON: inside a string or a nested value it would not be.
         """
-        pieces = [self.buffer[self.pos :]]
-        wanted = len(pieces[0]) + at_least
-        have = len(pieces[0])
-        while have < wanted and not self.eof:
-            text = self._next_text()
-            pieces.append(text)
-            have += len(text)
-        grew = have > len(pieces[0])
-        self.buffer = "".join(pieces)
-        self._no_batch_before = max(0, self._no_batch_before - self.pos)  # positions shift with the window
-        self.pos = 0
-        return grew
-
-    def _next_text(self) -> str:
-        try:
-            chunk = next(self._chunks)
-        except StopIteration:
-            self.eof = True
-            return self._decode(b"", final=True)
-        return self._decode(chunk, final=False)
-
-    def _decode(self, chunk: bytes, *, final: bool) -> str:
-        try:
-            return self._utf8.decode(chunk, final)
-        except UnicodeDecodeError as exc:
-            raise DocumentError(f"the JSON answer is not valid UTF-8 ({exc.reason})") from None
-
-    def skip_whitespace(self) -> None:
-        if self.pos < len(self.buffer) and self.buffer[self.pos] not in _WHITESPACE_CHARS:
-            return  # compact JSON: nothing to skip, no regex to run
+        key = re.compile(b'"' + re.escape(name.encode()) + b'"[ \t\n\r]*:[ \t\n\r]*\\[')
+        self.read(WINDOW)
+        self.pos = len(_BOM) if self.buffer.startswith(_BOM) else 0
         while True:
-            self.pos = _WHITESPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]
-            if self.pos < len(self.buffer) or not self.refill():
-                return
-
-    def next_char(self) -> str:
-        """Consume and return the next non-white-space character ('' at the end)."""
-        self.skip_whitespace()
-        if self.pos >= len(self.buffer):
-            return ""
-        char = self.buffer[self.pos]
-        self.pos += 1
-        return char
-
-    def peek_char(self) -> str:
-        self.skip_whitespace()
-        return self.buffer[self.pos] if self.pos < len(self.buffer) else ""
-
-    def value(self) -> object:
-        """Decode one JSON value, reading more input while the value may be incomplete."""
-        self.skip_whitespace()
-        while True:
-            try:
-                value, end = _DECODER.raw_decode(self.buffer, self.pos)
-            except json.JSONDecodeError as exc:
-                if self._grow():
+            for found in key.finditer(self.buffer, self.pos, MAX_HEAD):
+                try:
+                    decoded = _decode(self.buffer[self.pos : found.start()] + b'"' + name.encode() + b'": []}')
+                except DocumentError:
                     continue
-                raise DocumentError(f"invalid JSON: {exc.msg}") from None
-            except (ValueError, RecursionError, ArithmeticError) as exc:  # huge numbers, deep nesting
-                raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
-            if self._may_continue(value, end) and self._grow():
-                continue
-            self.pos = end
-            return value
+                head = _top_level(decoded)
+                del head[name]
+                self.pos = found.end()
+                return head
+            if self.eof or len(self.buffer) >= MAX_HEAD:
+                return None
+            self.read(2 * len(self.buffer))
 
-    def _may_continue(self, value: object, end: int) -> bool:
-        """Whether the next chunk may extend a value read up to ``end``: one that touches the end of the
-        window, or a number followed only by what could still be part of it ("1." with "5" to come)."""
-        if end >= len(self.buffer):
-            return True
-        return type(value) in (int, Decimal) and _NUMBER_TAIL.fullmatch(self.buffer, end) is not None
-
-    def element_batch(self) -> list[object] | None:
-        """The whole elements of an array (of objects) that the window holds, decoded in one C call.
-
-        The window is cut after its last ``},`` and decoded as ``[...]``. That text is valid JSON
-        only if the cut fell between two elements: inside a string, an object or a number, the
-        brackets or quotes could not balance. When it is not (pretty printing, an odd address),
-        None sends the caller to the one-value-at-a-time path, which also names any real error.
-        """
-        if self.pos < self._no_batch_before:
+    def entries(self) -> list[object] | None:
+        """The whole entries at the front of the window (maybe none yet); None once the list's tail is reached."""
+        self.read(self.span)
+        if _LIST_END.match(self.buffer, self.pos):
             return None
-        cut = self.buffer.rfind("},", self.pos)
-        if cut < self.pos:
+        cuts = list(self._cuts())
+        for cut, next_entry in cuts:
+            batch = self._decoded(self.buffer[self.pos : cut])
+            if batch is not None:
+                self.pos, self.after_comma, self.span = next_entry, True, WINDOW
+                return batch
+        if self.eof and self.pos + self.span >= len(self.buffer):
+            return None
+        if cuts:
+            return self._one_entry()
+        self._widen()
+        return []
+
+    def _cuts(self) -> Iterator[tuple[int, int]]:
+        """Up to ``_CUTS_TRIED`` places to cut, from the window's end back: after a ``}`` that a ``,`` follows."""
+        end = min(len(self.buffer), self.pos + self.span)
+        for _ in range(_CUTS_TRIED):
+            cut = self.buffer.rfind(b"}", self.pos, end) + 1
+            if not cut:
+                return
+            end = cut - 1
+            if separator := _SEPARATOR.match(self.buffer, cut):
+                yield cut, separator.end()
+
+    def _widen(self) -> None:
+        """Let the window reach twice as far: no entry ends within it."""
+        if self.span > MAX_WINDOW:
+            raise DocumentError(f"invalid JSON: no list entry ends within {MAX_WINDOW} bytes")
+        self.span *= 2
+
+    def _decoded(self, text: bytes) -> list[object] | None:
+        """``[text]`` decoded into entries; None when the text is not a run of whole entries."""
+        try:
+            return _ENTRIES.decode(b"[" + text + b"]")  # type: ignore[return-value]
+        except msgspec.ValidationError:  # whole entries of the wrong types, or bad JSON: told apart below
+            pass
+        except msgspec.DecodeError:
             return None
         try:
-            batch = _DECODER.decode("[" + self.buffer[self.pos : cut + 1] + "]")
-        except (ValueError, RecursionError, ArithmeticError):
-            self._no_batch_before = cut + 1  # do not try this window's cut again
+            return msgspec.json.decode(b"[" + text + b"]")  # type: ignore[no-any-return]
+        except msgspec.DecodeError:
             return None
-        self.pos = cut + 1  # at the "," after the last element of the batch
-        return batch  # type: ignore[no-any-return]
 
-    def _grow(self) -> bool:
-        """Double the pending text, so that decoding a long value again from its start stays linear."""
-        pending = len(self.buffer) - self.pos
-        if pending > MAX_VALUE_CHARS:
-            raise DocumentError(f"invalid JSON: a single value is longer than {MAX_VALUE_CHARS} characters")
-        return self.refill(max(pending, 1))
+    def _one_entry(self) -> list[object] | None:
+        """No tried cut worked (addresses holding "},", or bad JSON): read one entry by the standard library."""
+        window = self.buffer[self.pos : self.pos + self.span]
+        text = window.decode("utf-8", "ignore")  # bad bytes are found by the tail's check
+        start = len(text) - len(text.lstrip())
+        try:
+            entry, end = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError:  # maybe only cut short: the tail's check says, once the window reaches it
+            self._widen()
+            return []
+        except (ValueError, RecursionError, ArithmeticError) as exc:
+            raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
+        separator = text[end:].lstrip()
+        if not separator:  # what follows the entry is past the window
+            self._widen()
+            return []
+        if separator.startswith("]"):
+            return None  # the list ends here: the tail reads this entry again, with what follows
+        if not separator.startswith(","):
+            raise DocumentError("invalid JSON: expected ',' or ']' after a list entry")
+        self.pos += len(text[: len(text) - len(separator) + 1].encode())
+        self.after_comma = True
+        return _typed([entry])
 
-    def expect(self, wanted: str, where: str) -> None:
-        found = self.next_char()
-        if found != wanted:
-            raise DocumentError(f"invalid JSON: expected {wanted!r} {where}, found {found or 'end of input'!r}")
-
-
-def json_events(chunks: Iterable[bytes], stream_field: str | None = "data") -> Iterator[Event]:
-    """Events for a top-level JSON object; elements of the ``stream_field`` array one by one."""
-    reader = _Reader(chunks)
-    reader.expect("{", "at the start of the answer")
-    if reader.peek_char() == "}":
-        reader.next_char()
-    else:
-        while True:
-            key = reader.value()
-            if not isinstance(key, str):
-                raise DocumentError("invalid JSON: an object key is not a string")
-            reader.expect(":", f"after key {key[:40]!r}")
-            if key == stream_field and reader.peek_char() == "[":
-                reader.next_char()
-                yield data_event(key)
-                yield from _array_items(reader, key)
-            else:
-                yield field_event(key, reader.value())
-            separator = reader.next_char()
-            if separator == "}":
-                break
-            if separator != ",":
-                raise DocumentError(f"invalid JSON: expected ',' or '}}' after {key[:40]!r}")
-    if reader.next_char():
-        raise DocumentError("invalid JSON: unexpected data after the answer")
-
-
-def _array_items(reader: _Reader, key: str) -> Iterator[Event]:
-    if reader.peek_char() == "]":
-        reader.next_char()
-        return
-    while True:
-        batch = reader.element_batch()
-        if batch:
-            yield ("items", key, batch)
-        else:
-            yield ("item", key, reader.value())
-        if reader.pos < len(reader.buffer) and reader.buffer[reader.pos] == ",":
-            reader.pos += 1  # the usual case, read without the general tokenizer
-            continue
-        separator = reader.next_char()
-        if separator == "]":
-            return
-        if separator != ",":
-            raise DocumentError(f"invalid JSON: expected ',' or ']' in {key!r}")
+    def tail(self) -> dict[str, object]:
+        """The last entries and the fields after the list, from ``{"data": [`` + the rest of the answer."""
+        rest = self.rest()
+        if self.after_comma and rest.lstrip(_WHITESPACE).startswith(b"]"):
+            raise DocumentError("invalid JSON: a ',' before the end of the list")
+        return _top_level(_decode(b'{"data": [' + rest))

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import pairwise
+from operator import attrgetter
 from typing import TypeVar
 
 from airflow_provider_mailpartner.client.answer_checks import AnswerChecks
@@ -32,33 +33,40 @@ class ListReading:
         self.answer = answer
         self.checks = checks
 
-    def header(self) -> dict[str, object]:
-        """The fields before the list (the usual order), checked; ``nbData`` as an int."""
+    def expected_count(self) -> int:
+        """``nbData``, from the fields before the list (the usual order), once the envelope is trusted."""
         fields = self.checks.decode(self.answer, self._fields_before_list)
         self.checks.check_envelope(self.answer, fields)
         expected = strict_int(fields.get("nbData"))
         if expected is None or expected < 0:
             shown = self.checks.shown(fields.get("nbData"))
             raise self.checks.response_error(self.answer, f"nbData is missing or not a count: {shown}")
-        return {**fields, "nbData": expected}
+        return expected
 
     def entries(self, expected: int, convert: Callable[[object], T]) -> Iterator[T]:
-        """Each entry through ``convert``; once they are all read, the whole answer's checks."""
+        """Each entry through ``convert``; once they are all read, the whole answer's checks. The answer's
+        spool is closed when the iterator ends, however it ends."""
         started = time.monotonic()
         keys = _Keys()
         count = 0
         try:
             for batch in self._batches():
-                yield from self._converted(batch, count, convert)
+                try:
+                    yield from map(convert, batch)
+                except RecordError as exc:
+                    number = count + _position_refused(batch, convert)
+                    raise self.checks.response_error(self.answer, f"entry {number}: {exc}") from None
                 if keys.rising:
                     keys.add(self._keys_of(batch))
                 count += len(batch)
+            if count != expected:
+                problem = f"nbData says {expected} entries but the answer holds {count}: truncated or corrupt"
+                raise self.checks.response_error(self.answer, problem)
+            self._refuse_repeated_keys(keys)
         except DocumentError as exc:
             raise self.checks.response_error(self.answer, str(exc)) from None
-        if count != expected:
-            problem = f"nbData says {expected} entries but the answer holds {count}: truncated or corrupt"
-            raise self.checks.response_error(self.answer, problem)
-        self._refuse_repeated_keys(keys)
+        finally:
+            self.answer.body.close()
         elapsed = time.monotonic() - started
         log.info(
             "Read %d entries from MailPartner's %s answer (connection %r) in %.2f s",
@@ -87,8 +95,6 @@ class ListReading:
         for kind, name, value in self._events():
             if kind == "items":
                 yield value  # type: ignore[misc]
-            elif kind == "item":
-                yield [value]
             elif kind == "field" and name == stream_field:
                 raise DocumentError(f"{name!r} is not a list: {self.checks.shown(value)}")
             elif name in seen:
@@ -98,17 +104,10 @@ class ListReading:
         if stream_field not in seen:
             raise DocumentError(f"the answer has no {stream_field!r} list")
 
-    def _converted(self, batch: list[object], before: int, convert: Callable[[object], T]) -> Iterator[T]:
-        try:
-            yield from map(convert, batch)
-        except RecordError as exc:
-            number = before + _position_refused(batch, convert)
-            raise self.checks.response_error(self.answer, f"entry {number}: {exc}") from None
-
     def _keys_of(self, batch: Iterable[object]) -> list[int]:
-        """The keys of entries ``convert`` accepted (each an int or ASCII digits)."""
+        """The keys of entries ``convert`` accepted (each an int, or ASCII digits from XML)."""
         field = self.call.command.key_field
-        return [int(entry[field]) for entry in batch] if field else []  # type: ignore[index]
+        return list(map(int, map(attrgetter(field), batch))) if field else []
 
     def _refuse_repeated_keys(self, keys: _Keys) -> None:
         # An id is the handle delete takes and the key a mirror table upserts on: with one id
@@ -132,7 +131,8 @@ class _Keys:
 
     def add(self, keys: list[int]) -> None:
         if keys:
-            self.rising = keys[0] > self._last and all(a < b for a, b in pairwise(keys))
+            # Strictly rising: the keys are their own sorted distinct values (two passes in C).
+            self.rising = keys[0] > self._last and keys == sorted(set(keys))
             self._last = keys[-1]
 
 

@@ -14,7 +14,6 @@ import logging
 import re
 import threading
 from urllib.parse import quote, quote_plus
-from xml.sax.saxutils import escape
 
 REDACTED = "***"
 
@@ -37,17 +36,31 @@ def secret_forms(secret: str) -> list[str]:
         json.dumps(secret)[1:-1].replace("/", "\\/"),
         json.dumps(secret, ensure_ascii=False)[1:-1].replace("/", "\\/"),
         # An XML answer echoing the key escapes & < > and quotes.
-        escape(secret),
-        escape(secret, {'"': "&quot;", "'": "&apos;"}),
+        _xml_escaped(secret),
+        _xml_escaped(secret).replace('"', "&quot;").replace("'", "&apos;"),
     }
     return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def _xml_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class Redactor:
     """Replaces a secret, in any of its encodings, with ``***``."""
 
     def __init__(self, secret: str) -> None:
-        forms = secret_forms(secret)
+        self._set_forms(secret_forms(secret))
+
+    @classmethod
+    def of_forms(cls, forms: list[str]) -> Redactor:
+        """A redactor for several secrets' forms at once: the longest is replaced first, so no
+        short secret can break a longer one into pieces that no longer match."""
+        redactor = cls.__new__(cls)
+        redactor._set_forms(sorted(set(forms), key=len, reverse=True))
+        return redactor
+
+    def _set_forms(self, forms: list[str]) -> None:
         # Case-insensitive: percent-escapes are case-insensitive (%2F == %2f) and over-masking
         # a case variant of the key costs nothing.
         self._pattern = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
@@ -77,21 +90,20 @@ class _ScrubbingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._redactors: dict[tuple[str, ...], Redactor] = {}
+        self._redactor: Redactor | None = None
         self._lock = threading.Lock()
 
     def add(self, redactor: Redactor) -> None:
         with self._lock:
-            self._redactors.setdefault(redactor.forms, redactor)
+            known = list(self._redactor.forms) if self._redactor else []
+            self._redactor = Redactor.of_forms(known + list(redactor.forms))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        redactors = list(self._redactors.values())
-        if not redactors:
+        redactor = self._redactor
+        if redactor is None:
             return True
         message = record.getMessage()
-        scrubbed = message
-        for redactor in redactors:
-            scrubbed = redactor.scrub(scrubbed)
+        scrubbed = redactor.scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         return True

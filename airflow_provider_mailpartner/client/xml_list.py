@@ -1,17 +1,21 @@
 """MailPartner's positional XML, read safely.
 
 The platform's XML has no field names: a root element holds ``<entry>`` children in the order of
-the JSON keys, nested the same way. Two readers share one hardened expat configuration (no
-DOCTYPE, hence no entity of any kind, internal or external):
+the JSON keys, nested the same way. Both readers refuse any DOCTYPE, hence every entity, internal
+or external: none can be declared, so none expands and none is fetched.
 
-- :func:`xml_events` streams the answer in chunks and delivers list entries one by one, so a
-  million-entry list never sits in memory;
+- :func:`xml_events` reads a list answer with ElementTree's C parser, which builds the tree with
+  no Python call per element. The tree is read and pruned as it grows: after each small piece,
+  the list entries it completed are checked, handed out and removed, so a million-entry list
+  never sits in memory. That parser offers no handler to refuse a DOCTYPE, so a hardened expat
+  parser reads the same bytes first, up to the root's start tag: a DOCTYPE can only come before.
 - :func:`xml_fields` reads a small answer whole with xmltodict, whose ``force_list`` keeps the
   shape independent of how many children an element has (the 0/1/many trap).
 """
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -21,10 +25,16 @@ from xml.parsers import expat
 import xmltodict
 
 from airflow_provider_mailpartner.client.commands import ERROR_FIELDS, RECORD_FIELDS, FieldSpec, spec_name
-from airflow_provider_mailpartner.client.envelope import DocumentError, Event, data_event, field_event, item_event
+from airflow_provider_mailpartner.client.envelope import DocumentError, Event, data_event, field_event
+from airflow_provider_mailpartner.records import Entry
 
 ENTRY = "entry"
 MAX_DEPTH = 8  # the deepest real answer (a list entry's field) is at depth 4
+# What the parser builds between two looks at the tree (some 120 entries). Small on purpose: elements
+# still in the tree when the garbage collector runs move to its oldest generation, and enough of
+# them trigger full collections over every object of the process (airflow.sdk's 160,000): 256 KB
+# pieces cost 41 full collections and twice the time at 1,000,000 entries; 16 KB pieces, none.
+FEED_SIZE = 16 << 10
 # A small answer (an envelope, credits, an error with its list) has a few dozen elements. xmltodict
 # keeps every open one alive, so a megabyte of nesting costs it seconds of garbage collection.
 MAX_SMALL_ELEMENTS = 2000
@@ -60,6 +70,8 @@ def _parse_errors() -> Iterator[None]:
         raise DocumentError(f"invalid XML: {expat.ErrorString(exc.code)} at line {exc.lineno}") from None
     except RecursionError:
         raise DocumentError("invalid XML: nested too deeply") from None
+    except ET.ParseError as exc:
+        raise DocumentError(f"invalid XML: {exc}") from None
     except (LookupError, ValueError):  # encoding="TTF-8" (unknown), or a multi-byte one expat cannot use
         raise DocumentError("invalid XML: the encoding its declaration names cannot be read") from None
 
@@ -113,132 +125,152 @@ def _positional(node: object) -> PositionalValue:
     raise DocumentError("invalid XML structure")
 
 
-class _EventBuilder:
-    """expat callbacks that turn positional XML into envelope events.
-
-    While inside the streamed field (the list's data), a lean :class:`_EntryReader` takes over the
-    callbacks: that is where a million entries go by, and each entry needs no general nesting.
-    """
-
-    def __init__(self, parser: expat.XMLParserType, fields: Sequence[FieldSpec], stream_field: str | None) -> None:
-        self.parser = parser
-        self.specs: Sequence[FieldSpec] = fields
-        self.stream_index = next((i for i, spec in enumerate(fields) if spec_name(spec) == stream_field), None)
-        self.events: list[Event] = []
-        # One frame per open element below the root: [children, text parts].
-        self.stack: list[tuple[list[PositionalValue], list[str]]] = []
-        self.depth = 0
-        self.top_index = -1
-        self.listen()
-
-    def listen(self) -> None:
-        self.parser.StartElementHandler = self.start
-        self.parser.EndElementHandler = self.end
-        self.parser.CharacterDataHandler = self.text
-
-    def start(self, name: str, _attrs: object) -> None:
-        self.depth += 1
-        if self.depth == 1:
-            return
-        if name != ENTRY:
-            raise DocumentError(f"the XML answer has <{name[:40]}> where only <entry> is expected")
-        if self.depth > MAX_DEPTH:
-            raise DocumentError(f"the XML answer nests deeper than {MAX_DEPTH} levels")
-        if self.depth == 2:
-            self.top_index += 1
-            if self.top_index == self.stream_index and self.specs is not ERROR_FIELDS:
-                name = spec_name(self.specs[self.top_index])
-                self.events.append(data_event(name))
-                _EntryReader(self, name).listen()
-                return
-        self.stack.append(([], []))
-
-    def text(self, data: str) -> None:
-        if self.stack:
-            self.stack[-1][1].append(data)
-        elif data.strip() and self.depth == 1:
-            raise DocumentError("the XML answer has text directly under its root")
-
-    def end(self, _name: str) -> None:
-        self.depth -= 1
-        if self.depth == 0:
-            return
-        children, parts = self.stack.pop()
-        text = "".join(parts)
-        if children and text.strip():
-            raise DocumentError("the XML answer mixes text and <entry> children")
-        value: PositionalValue = children if children else text
-        if self.depth == 1:
-            self._close_top_level(value)
-        else:
-            self.stack[-1][0].append(value)
-
-    def _close_top_level(self, value: PositionalValue) -> None:
-        if self.top_index == 0 and not _first_is_true([value]):
-            self.specs = ERROR_FIELDS
-        if self.top_index < len(self.specs):
-            spec = self.specs[self.top_index]
-            named = value if isinstance(spec, str) else name_positional(value, spec[1])
-            self.events.append(field_event(spec_name(spec), named))
-
-
-class _EntryReader:
-    """Callbacks inside the streamed field: each child is one list entry of text fields."""
-
-    def __init__(self, builder: _EventBuilder, name: str) -> None:
-        self.builder = builder
-        self.name = name
-        self.depth = 0  # 0: in the data entry, 1: in a list entry, 2: in one of its fields
-        self.entry: list[str] = []
-        self.field: list[str] = []
-
-    def listen(self) -> None:
-        parser = self.builder.parser
-        parser.StartElementHandler = self.start
-        parser.EndElementHandler = self.end
-        parser.CharacterDataHandler = self.text
-
-    def start(self, name: str, _attrs: object) -> None:
-        if name != ENTRY:
-            raise DocumentError(f"the XML answer has <{name[:40]}> where only <entry> is expected")
-        self.depth += 1
-        if self.depth == 1:
-            self.entry = []
-        elif self.depth == 2:
-            self.field = []
-        else:
-            raise DocumentError("a field of a list entry holds elements instead of text")
-
-    def text(self, data: str) -> None:
-        if self.depth == 2:
-            self.field.append(data)
-        elif data.strip():  # between entries or between fields: layout white space only
-            where = "the data entry" if self.depth == 0 else "a list entry"
-            raise DocumentError(f"the XML answer's {where} holds text, not <entry> children")
-
-    def end(self, name: str) -> None:
-        if self.depth == 2:
-            self.entry.append("".join(self.field))
-        elif self.depth == 1:
-            self.builder.events.append(item_event(self.name, dict(zip(RECORD_NAMES, self.entry, strict=False))))
-        else:  # the data entry itself closes: the general builder takes over again
-            self.builder.listen()
-            self.builder.depth -= 1
-            return
-        self.depth -= 1
-
-
 def xml_events(
     chunks: Iterable[bytes], fields: Sequence[FieldSpec], stream_field: str | None = None
 ) -> Iterator[Event]:
-    """Events for a positional XML answer, the ``stream_field`` entry's children one by one."""
-    parser = hardened_parser()
-    parser.buffer_text = True
-    builder = _EventBuilder(parser, fields, stream_field)
+    """Events for a positional XML answer: each top-level field whole, the ``stream_field`` list in batches."""
+    tree = _GrowingTree(fields, stream_field)
     with _parse_errors():
         for chunk in chunks:
-            parser.Parse(chunk, False)
-            yield from builder.events
-            builder.events.clear()
-        parser.Parse(b"", True)
-    yield from builder.events
+            view = memoryview(chunk)
+            for start in range(0, len(view), FEED_SIZE):
+                yield from tree.feed(view[start : start + FEED_SIZE])
+        yield from tree.close()
+
+
+class _RootSeen(Exception):
+    """Stops the prolog guard at the root's start tag: what follows cannot declare anything."""
+
+
+def _stop_at_root(*_: object) -> NoReturn:
+    raise _RootSeen
+
+
+class _GrowingTree:
+    """The answer's tree as ElementTree's parser builds it, read and pruned after each piece fed."""
+
+    def __init__(self, fields: Sequence[FieldSpec], stream_field: str | None) -> None:
+        self.specs = fields
+        self.stream_index = next((i for i, spec in enumerate(fields) if spec_name(spec) == stream_field), None)
+        self.guard: expat.XMLParserType | None = hardened_parser()
+        self.guard.StartElementHandler = _stop_at_root
+        builder = ET.TreeBuilder()
+        self.outer = builder.start("outer", {})  # the document's root becomes its child, in view while it grows
+        self.parser = ET.XMLParser(target=builder)
+        self.closed = 0  # top-level children read so far
+        self.data_started = False
+
+    def feed(self, piece: memoryview) -> list[Event]:
+        if self.guard is not None:  # first: the tree's parser never meets a DOCTYPE
+            try:
+                self.guard.Parse(piece, False)
+            except _RootSeen:
+                self.guard = None
+        self.parser.feed(piece)
+        return self._read(done=False)
+
+    def close(self) -> list[Event]:
+        if self.guard is not None:
+            self.guard.Parse(b"", True)  # a document that never reaches its root fails here
+        self.parser.close()
+        return self._read(done=True)
+
+    def _read(self, done: bool) -> list[Event]:
+        """The events for what the last piece completed: top-level fields, list entries."""
+        if not len(self.outer):
+            return []
+        root = self.outer[0]
+        _check_open_depth(root)
+        events: list[Event] = []
+        complete = len(root) if done else len(root) - 1  # the last child may still be growing
+        while self.closed < complete:
+            events += self._top_level(root, self.closed)
+            self.closed += 1
+        if done:
+            _only_space(root.text, "root")
+        if self.closed == self.stream_index and self.specs is not ERROR_FIELDS and len(root) > self.closed:
+            events += self._entries(root[self.closed], done=False)
+        return events
+
+    def _top_level(self, root: ET.Element, index: int) -> list[Event]:
+        """A complete child of the root: a named field, the list, or an extra the answer's form does not name."""
+        child = root[index]
+        _check_tag(child)
+        _only_space(root.text, "root")
+        _only_space(child.tail, "root")
+        if index == 0 and not _first_is_true([child.text or ""]):
+            self.specs = ERROR_FIELDS
+        if index == self.stream_index and self.specs is not ERROR_FIELDS:
+            return self._entries(child, done=True)
+        if index >= len(self.specs):
+            _positional_element(child, depth=2)  # checked, and left out
+            return []
+        spec = self.specs[index]
+        value = _positional_element(child, depth=2)
+        return [field_event(spec_name(spec), value if isinstance(spec, str) else name_positional(value, spec[1]))]
+
+    def _entries(self, data: ET.Element, done: bool) -> list[Event]:
+        """The list entries ``data`` completed, as a batch; removed from the tree once read."""
+        events: list[Event] = []
+        name = spec_name(self.specs[self.stream_index])  # type: ignore[index]
+        if not self.data_started:
+            _check_tag(data)
+            self.data_started = True
+            events.append(data_event(name))
+        count = len(data) if done else len(data) - 1
+        if count > 0 or done:
+            _only_space(data.text, "data entry")
+        if count > 0:
+            batch = [_entry(element) for element in data[:count]]
+            del data[:count]
+            events.append(("items", name, batch))
+        return events
+
+
+def _entry(element: ET.Element) -> object:
+    """One list entry: an :class:`Entry` of its three fields' text (a dict if it has fewer, for the record checks)."""
+    _check_tag(element)
+    _only_space(element.text, "list entry")
+    _only_space(element.tail, "data entry")
+    texts = []
+    for field in element:
+        if len(field):
+            raise DocumentError("a field of a list entry holds elements instead of text")
+        _check_tag(field)
+        _only_space(field.tail, "list entry")
+        texts.append(field.text or "")
+    if len(texts) < len(RECORD_NAMES):
+        return dict(zip(RECORD_NAMES, texts, strict=False))
+    return Entry(texts[0], texts[1], texts[2])  # fields after the third (a newer API's) are left out
+
+
+def _positional_element(element: ET.Element, depth: int) -> PositionalValue:
+    """A complete element's value: its text, or its children's values (checked, depth-limited)."""
+    _check_tag(element)
+    if depth > MAX_DEPTH:
+        raise DocumentError(f"the XML answer nests deeper than {MAX_DEPTH} levels")
+    if not len(element):
+        return element.text or ""
+    _only_space(element.text, "<entry> with children")
+    for child in element:
+        _only_space(child.tail, "<entry> with children")
+    return [_positional_element(child, depth + 1) for child in element]
+
+
+def _check_open_depth(root: ET.Element) -> None:
+    """The path of last children from the root, which holds every open element, is not too deep."""
+    node, depth = root, 1
+    while len(node):
+        node, depth = node[-1], depth + 1
+        if depth > MAX_DEPTH:
+            raise DocumentError(f"the XML answer nests deeper than {MAX_DEPTH} levels")
+
+
+def _check_tag(element: ET.Element) -> None:
+    if element.tag != ENTRY:
+        raise DocumentError(f"the XML answer has <{str(element.tag)[:40]}> where only <entry> is expected")
+
+
+def _only_space(text: str | None, where: str) -> None:
+    if text and not text.isspace():
+        raise DocumentError(f"the XML answer's {where} holds text, not <entry> children")

@@ -155,8 +155,8 @@ class MailPartnerHook(BaseHook):
         return self._stream_list(RecordParser(self.settings.timezone).parse, response_format)
 
     def _stream_list(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[_T]:
-        with self.client.stream(self._call(LIST, response_format), convert) as entries:
-            yield from entries  # the client logs the count and the time once the list is read
+        # A generator, so that nothing is sent before the first entry is asked for.
+        yield from self.client.stream(self._call(LIST, response_format), convert)
 
     def add_unsubscribe(self, email: str, *, response_format: str | None = None) -> int | None:
         """Put ``email`` on the unsubscribe list.

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
 from airflow_provider_mailpartner.client.envelope import DocumentError
-from airflow_provider_mailpartner.client.json_list import json_events
+from airflow_provider_mailpartner.client.json_list import json_events, json_fields
+from airflow_provider_mailpartner.records import Entry
 
 ANSWER = {
     "success": True,
@@ -19,12 +21,12 @@ ANSWER = {
 }
 
 
-def events_of(chunks: list[bytes], stream_field: str | None = "data") -> list[tuple[str, str, object]]:
-    """The events with batches of elements ("items") spread into one "item" each."""
+def events_of(chunks: list[bytes]) -> list[tuple[str, str, object]]:
+    """The events with batches of entries ("items") spread into one "item" each."""
     flat = []
-    for kind, name, value in json_events(chunks, stream_field):
+    for kind, name, value in json_events(chunks):
         if kind == "items":
-            flat += [("item", name, element) for element in value]
+            flat += [("item", name, entry) for entry in value]  # type: ignore[attr-defined]
         else:
             flat.append((kind, name, value))
     return flat
@@ -44,7 +46,7 @@ def test_events_do_not_depend_on_where_chunks_split(size, indent):
         ("field", "code", 200),
         ("field", "nbData", 3),
         ("data", "data", None),
-        *[("item", "data", record) for record in ANSWER["data"]],
+        *[("item", "data", Entry(**record)) for record in ANSWER["data"]],
     ]
 
 
@@ -68,8 +70,23 @@ def test_empty_data_and_empty_object():
     assert events_of([b"{}"]) == []
 
 
-def test_without_a_stream_field_data_is_one_value():
-    assert events_of([b'{"data": [1, 2]}'], None) == [("field", "data", [1, 2])]
+def test_a_small_answer_is_read_whole_with_decimals_and_nested_objects():
+    body = b'\xef\xbb\xbf{"success": true, "credits": {"creditMail": 3, "balance": 10225.119}}'
+    assert json_fields(body) == {"success": True, "credits": {"creditMail": 3, "balance": Decimal("10225.119")}}
+
+
+def test_an_entry_msgspec_cannot_type_is_handed_on_as_decoded_for_the_record_checks():
+    body = b'{"data": [{"id": 1.5, "email": "a@x.fr", "createdAt": "x"}, {"id": 2, "email": "b@x.fr"}]}'
+    assert [value for kind, _, value in events_of([body]) if kind == "item"] == [
+        {"id": Decimal("1.5"), "email": "a@x.fr", "createdAt": "x"},
+        {"id": 2, "email": "b@x.fr"},
+    ]
+
+
+def test_a_key_given_twice_and_a_list_that_is_not_one_are_reported():
+    with pytest.raises(DocumentError, match="the answer gives 'code' twice"):
+        events_of([b'{"code": 200, "code": 500, "data": []}'])
+    assert events_of([b'{"data": null}']) == [("field", "data", None)]
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,18 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from unittest.mock import patch
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_mailpartner.client import json_list
 from airflow_provider_mailpartner.client.commands import LIST
 from airflow_provider_mailpartner.client.envelope import DocumentError, Event
 from airflow_provider_mailpartner.client.json_list import json_events
 from airflow_provider_mailpartner.client.xml_list import xml_events, xml_fields
+from airflow_provider_mailpartner.records import Entry
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -62,13 +66,38 @@ def test_json_parser_on_mutated_answers(body, data, size):
 @SETTINGS
 @given(body=VALID_JSON, size=st.integers(1, 64))
 def test_json_parser_reads_valid_answers_whatever_the_chunking(body, size):
-    records = []
-    for kind, _, value in json_events(chunks_of(body, size)):
-        if kind == "items":
-            records += value
-        elif kind == "item":
-            records.append(value)
-    assert records == json.loads(body)["data"]
+    assert entries_of(json_events(chunks_of(body, size))) == json.loads(body)["data"]
+
+
+# Addresses that hold what the JSON reader cuts windows at ("}," and "},{"), quotes and escapes.
+AWKWARD_EMAIL = st.text(alphabet=st.sampled_from(["}", ",", "{", '"', "\\", "]", "a", "@", " ", "é"]), max_size=12)
+AWKWARD_JSON = st.tuples(
+    st.lists(st.fixed_dictionaries({"id": st.integers(1, 10**9), "email": AWKWARD_EMAIL, "createdAt": st.just("x")})),
+    st.sampled_from([None, 1, 2]),
+).map(
+    lambda pair: json.dumps(
+        {"success": True, "code": 200, "nbData": len(pair[0]), "data": pair[0], "after": "},{"}, indent=pair[1]
+    ).encode()
+)
+
+
+@SETTINGS
+@given(body=AWKWARD_JSON, size=st.integers(1, 64), window=st.sampled_from([16, 64, 1 << 16]))
+def test_windows_cut_where_addresses_hold_separators_give_what_the_standard_library_reads(body, size, window):
+    with patch.object(json_list, "WINDOW", window):
+        events = list(json_events(chunks_of(body, size)))
+    assert entries_of(iter(events)) == json.loads(body)["data"]
+    assert ("field", "after", "},{") in events
+
+
+def entries_of(events: Iterator[Event]) -> list[object]:
+    """The list's entries as the standard library would decode them (an Entry as its dict)."""
+    return [
+        msgspec.structs.asdict(entry) if isinstance(entry, Entry) else entry
+        for kind, _, batch in events
+        if kind == "items"
+        for entry in batch  # type: ignore[attr-defined]
+    ]
 
 
 XML_ANSWER = st.lists(st.tuples(st.integers(1, 10**6), st.emails()), max_size=4).map(

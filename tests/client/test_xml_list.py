@@ -8,6 +8,7 @@ import pytest
 from airflow_provider_mailpartner.client.commands import ADD, LIST, ME
 from airflow_provider_mailpartner.client.envelope import DocumentError
 from airflow_provider_mailpartner.client.xml_list import xml_events, xml_fields
+from airflow_provider_mailpartner.records import Entry
 
 
 def record(id_: int, email: str, created: str = "2015-07-20 10:19:45", cdata: bool = True) -> str:
@@ -24,16 +25,30 @@ def list_answer(*records: str) -> bytes:
 
 def items(body: bytes, size: int = 1 << 20) -> list[object]:
     chunks = [body[i : i + size] for i in range(0, len(body), size)]
-    return [value for kind, _, value in xml_events(chunks, LIST.fields, "data") if kind == "item"]
+    return [entry for kind, _, batch in xml_events(chunks, LIST.fields, "data") if kind == "items" for entry in batch]
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 25])
 @pytest.mark.parametrize("size", [1, 5, 1 << 20])
 def test_zero_one_and_many_records_have_the_same_shape(count, size):
     body = list_answer(*(record(i, f"u{i}@x.fr", cdata=bool(i % 2)) for i in range(count)))
-    assert items(body, size) == [
-        {"id": str(i), "email": f"u{i}@x.fr", "createdAt": "2015-07-20 10:19:45"} for i in range(count)
+    assert items(body, size) == [Entry(str(i), f"u{i}@x.fr", "2015-07-20 10:19:45") for i in range(count)]
+
+
+def test_an_entry_with_fewer_fields_is_handed_on_for_the_record_checks_and_extra_fields_are_left_out():
+    short = "<entry><entry>1</entry><entry>a@x.fr</entry></entry>"
+    wide = "<entry><entry>2</entry><entry>b@x.fr</entry><entry>2015-07-20 10:19:45</entry><entry>new</entry></entry>"
+    assert items(list_answer(short, wide)) == [
+        {"id": "1", "email": "a@x.fr"},
+        Entry("2", "b@x.fr", "2015-07-20 10:19:45"),
     ]
+
+
+def test_a_doctype_after_a_long_prolog_is_still_refused():
+    comment = b"<!--" + b"x" * 100_000 + b"-->"
+    body = comment + b'<!DOCTYPE r [<!ENTITY e "hi">]><result><entry>&e;</entry></result>'
+    with pytest.raises(DocumentError, match="DOCTYPE"):
+        list(xml_events([body], LIST.fields, "data"))
 
 
 def test_empty_data_as_self_closing_entry():
