@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 OutputFormat = Literal["jsonl", "csv", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "json")
 CSV_HEADER = ("id", "email", "created_at")
-_BLOCK_RECORDS = 100  # records per write (~10 KB): see "Small blocks" in docs/benchmarks.md
+_BLOCK_RECORDS = 100  # records per write (~10 KB): larger blocks cost memory and time (docs/benchmarks.md)
 # The C encoder json.dumps uses for strings (ensure_ascii=False), without a dict per record.
 _json_string = json.encoder.encode_basestring
 

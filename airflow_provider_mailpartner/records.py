@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Generic, NamedTuple, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
@@ -17,6 +17,8 @@ _INTEGER = re.compile(r"-?[0-9]{1,18}")
 _INTEGER_LIMIT = 10**18  # what 18 digits hold: a JSON integer gets the bound XML's text has
 _Item = TypeVar("_Item")
 _OFFSET_CACHE_DAYS = 4096
+# Where a day's offset is read: each hour's start, and the day's last second.
+_DAY_STEPS = (*(timedelta(hours=hour) for hour in range(24)), timedelta(hours=23, minutes=59, seconds=59))
 _API_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 # Every valid " HH" and ":MM:SS" of an API date's time: two set lookups check a time of day.
 _HOURS = frozenset(f" {hour:02}" for hour in range(24))
@@ -197,15 +199,12 @@ class RecordParser:
         return f"{day}T{text[11:]}{suffix}"
 
     def _day_suffix(self, naive: datetime) -> str | None:
-        year, month, day, zone = naive.year, naive.month, naive.day, self.zone
-        first = datetime(year, month, day, tzinfo=zone)
-        offset = first.utcoffset()
-        for hour in range(1, 24):
-            if datetime(year, month, day, hour, tzinfo=zone).utcoffset() != offset:
-                return None
-        if datetime(year, month, day, 23, 59, 59, tzinfo=zone).utcoffset() != offset:
+        """The day's ``+HH:MM``, or None when its offset changes (read at each hour and at the day's last second)."""
+        start = datetime(naive.year, naive.month, naive.day)
+        # (utcoffset reads a naive moment as wall time in the zone)
+        if len({self.zone.utcoffset(start + step) for step in _DAY_STEPS}) != 1:
             return None
-        return first.isoformat()[len("YYYY-MM-DDTHH:MM:SS") :]
+        return start.replace(tzinfo=self.zone).isoformat()[len("YYYY-MM-DDTHH:MM:SS") :]
 
 
 def parse_decimal(value: object, name: str) -> Decimal:

@@ -4,6 +4,7 @@ import json
 import logging
 from urllib.parse import quote, quote_plus, urlencode
 
+from airflow_provider_mailpartner.client import redaction
 from airflow_provider_mailpartner.client.redaction import Redactor, register_secret, secret_forms
 
 KEY = "Sëcret+key/with=odd%chars and space&more"
@@ -54,3 +55,16 @@ def test_registered_key_is_masked_by_airflow_in_every_encoding():
     register_secret(KEY)
     for encoded in (KEY, quote(KEY, safe=""), quote_plus(KEY)):
         assert encoded not in str(redact(f"url=...?apiKey={encoded}"))
+
+
+def test_a_short_key_registered_in_the_same_process_cannot_break_a_longer_one_into_unmatched_pieces():
+    scrubbing = redaction._ScrubbingFilter()  # a fresh one: the module's has other tests' keys
+    scrubbing.add(Redactor("k"))  # (a test key; a real one is long), registered first
+    scrubbing.add(Redactor(KEY))
+    record = logging.LogRecord(
+        "urllib3.connectionpool", logging.DEBUG, "", 0, "GET /v1/me?apiKey=%s", (quote_plus(KEY),), None
+    )
+    scrubbing.filter(record)
+    assert (
+        record.getMessage() == "GET /v1/me?api***ey=***"
+    )  # the short key masks each "k"; nothing of the long one is left
