@@ -136,6 +136,25 @@ def _typed(entries: object) -> list[object]:
         return entries
 
 
+def _text(window: bytes) -> str:
+    """A window's text; a character cut by the window's end is left for the next one."""
+    try:
+        return window.decode()
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            return window[: exc.start].decode()
+        raise DocumentError(f"the JSON answer is not valid UTF-8 ({exc.reason})") from None
+
+
+def _cut_short(exc: json.JSONDecodeError, text: str) -> bool:
+    """Whether a decoding error may come from the window's end rather than from the answer.
+
+    A cut ends a value early: the error is then within the last few characters (a ``\\uXXXX``
+    escape is six), or it is a string that does not end (reported where the string starts).
+    """
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip()) - 6
+
+
 class _Window:
     """The unread bytes of the answer: ``buffer[pos:]``, read on as far as has been needed."""
 
@@ -240,14 +259,15 @@ class _Window:
 
     def _one_entry(self) -> list[object] | None:
         """No tried cut worked (addresses holding "},", or bad JSON): read one entry by the standard library."""
-        window = self.buffer[self.pos : self.pos + self.span]
-        text = window.decode("utf-8", "ignore")  # bad bytes are found by the tail's check
+        text = _text(self.buffer[self.pos : self.pos + self.span])
         start = len(text) - len(text.lstrip())
         try:
             entry, end = _DECODER.raw_decode(text, start)
-        except json.JSONDecodeError:  # maybe only cut short: the tail's check says, once the window reaches it
-            self._widen()
-            return []
+        except json.JSONDecodeError as exc:
+            if _cut_short(exc, text):
+                self._widen()
+                return []
+            raise DocumentError(f"invalid JSON: {exc.msg}") from None
         except (ValueError, RecursionError, ArithmeticError) as exc:
             raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
         separator = text[end:].lstrip()

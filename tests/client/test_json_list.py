@@ -110,3 +110,18 @@ def test_a_key_given_twice_and_a_list_that_is_not_one_are_reported():
 def test_malformed_json_raises_document_error_only(body):
     with pytest.raises(DocumentError):
         events_of(chunked(body, 4096) or [b""])
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ((b'"id": 30000, ', b'"id": 30000 '), "invalid JSON: Expecting ',' delimiter"),
+        ((b"u30000@x.fr", b"u30000\xff@x.fr"), "not valid UTF-8"),
+    ],
+    ids=["missing-comma", "invalid-utf8"],
+)
+def test_a_broken_entry_deep_in_a_long_list_is_refused_at_once_with_the_decoders_reason(damage, message):
+    entries = [{"id": i, "email": f"u{i}@x.fr", "createdAt": "2020-01-01 00:00:00"} for i in range(1, 60_001)]
+    body = json.dumps({"success": True, "code": 200, "nbData": len(entries), "data": entries}).encode()
+    with pytest.raises(DocumentError, match=message):
+        events_of(chunked(body.replace(*damage), 65_536))
