@@ -25,6 +25,7 @@ from airflow_provider_mailpartner.exceptions import (
 
 SMALL_ANSWER_LIMIT = 1 << 20  # every answer but the list is a few hundred bytes
 EXCERPT_LENGTH = 160
+PROBLEM_LENGTH = 300
 EXCERPT_SCAN = 4096  # bytes scrubbed to make the excerpt: white space may shrink a long head to it
 _RATE_LIMIT_NOTE = f"MailPartner allows {REQUESTS_PER_MINUTE} requests per minute"
 
@@ -96,7 +97,7 @@ class AnswerChecks:
 
     def response_error(self, answer: Answer, problem: str) -> MailPartnerResponseError:
         return MailPartnerResponseError(
-            f"{self.prefix()}untrustworthy answer (HTTP {answer.http_status}): {self.redactor.scrub(problem)}; "
+            f"{self.prefix()}untrustworthy answer (HTTP {answer.http_status}): {self._scrubbed(problem)}; "
             f"body starts {self.excerpt(answer)}",
             http_status=answer.http_status,
             conn_id=self.conn_id,
@@ -108,6 +109,11 @@ class AnswerChecks:
         text = self.redactor.scrub_prefix(head.decode("utf-8", "replace"), complete=len(head) < EXCERPT_SCAN)
         text = " ".join(text.split())
         return repr(text[:EXCERPT_LENGTH] + ("..." if len(text) > EXCERPT_LENGTH else ""))
+
+    def _scrubbed(self, problem: str) -> str:
+        """A reader's account of the problem, scrubbed before it is cut: it may quote the answer."""
+        text = self.redactor.scrub(problem)
+        return text if len(text) <= PROBLEM_LENGTH else text[:PROBLEM_LENGTH] + "..."
 
     def shown(self, value: object) -> str:
         """A value from the answer, fit to quote in an error: scrubbed first, then cut."""

@@ -33,11 +33,13 @@ from airflow_provider_mailpartner.records import Entry
 WINDOW = 1 << 16  # bytes per msgspec call (some 800 entries): larger windows only add memory
 MAX_HEAD = 1 << 20  # the fields before the list are a few dozen bytes
 MAX_WINDOW = 64 << 20  # one entry is ~100 bytes; a window that never ends is refused
+_HEAD_CANDIDATES = 64  # places that look like the list's key, tried before the answer is refused
 _CUTS_TRIED = 8  # cuts tried from the end of a window before reading more (an address may hold "},")
 _SEPARATOR = re.compile(rb"[ \t\n\r]*,")
 _LIST_END = re.compile(rb"[ \t\n\r]*\]")
 _BOM = b"\xef\xbb\xbf"  # a byte-order mark before the JSON (a PHP file saved with one) is dropped
 _WHITESPACE = b" \t\n\r"
+_JSON_SPACE = " \t\n\r"  # (str.strip() alone would also take Unicode spaces JSON does not allow)
 
 
 def _refuse_constant(name: str) -> object:
@@ -66,7 +68,7 @@ def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
 def _top_level(fields: object) -> dict[str, object]:
     """The decoded top-level object's fields; a key given twice is refused."""
     if isinstance(fields, _Repeating):
-        raise DocumentError(f"the answer gives {fields.repeated[:40]!r} twice")
+        raise DocumentError(f"the answer gives {fields.repeated!r} twice")  # (scrubbed, then cut, by the client)
     assert isinstance(fields, dict)
     return fields
 
@@ -132,7 +134,7 @@ def _typed(entries: object) -> list[object]:
     assert isinstance(entries, list)
     try:
         return list(msgspec.convert(entries, list[Entry]))
-    except (msgspec.ValidationError, UnicodeError):  # (a lone surrogate from a "\\ud800" escape)
+    except (msgspec.ValidationError, UnicodeError, RecursionError):  # (UnicodeError: a "\\ud800" escape)
         return entries
 
 
@@ -152,7 +154,7 @@ def _cut_short(exc: json.JSONDecodeError, text: str) -> bool:
     A cut ends a value early: the error is then within the last few characters (a ``\\uXXXX``
     escape is six), or it is a string that does not end (reported where the string starts).
     """
-    return exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip()) - 6
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip(_JSON_SPACE)) - 6
 
 
 class _Window:
@@ -165,6 +167,8 @@ class _Window:
         self.eof = False
         self.after_comma = False  # the last cut consumed a ",": an entry must follow, not "]"
         self.span = WINDOW  # how far a window reaches: widened while no entry ends within it
+        self._searched = 0  # how far the head was searched for the list's key
+        self.list_name = ""
 
     def read(self, at_least: int) -> bool:
         """Read until ``at_least`` bytes are unread (or the answer ends); False if none came."""
@@ -195,18 +199,25 @@ class _Window:
         key = re.compile(b'"' + re.escape(name.encode()) + b'"[ \t\n\r]*:[ \t\n\r]*\\[')
         self.read(WINDOW)
         self.pos = len(_BOM) if self.buffer.startswith(_BOM) else 0
+        tried = 0
         while True:
-            for found in key.finditer(self.buffer, self.pos, MAX_HEAD):
+            for found in key.finditer(self.buffer, self.pos + (self._searched if tried else 0), MAX_HEAD):
+                tried += 1
+                if tried > _HEAD_CANDIDATES:
+                    raise DocumentError(f"invalid JSON: no top-level {name!r} list among the first candidates")
                 try:
-                    decoded = _decode(self.buffer[self.pos : found.start()] + b'"' + name.encode() + b'": []}')
+                    head = _decode(self.buffer[self.pos : found.start()] + b'"' + name.encode() + b'": []}')
                 except DocumentError:
                     continue
-                head = _top_level(decoded)
-                del head[name]
-                self.pos = found.end()
-                return head
+                if not isinstance(head, dict) or name not in head:  # ('"a\\"data": [' is another key)
+                    continue
+                fields = _top_level(head)
+                del fields[name]
+                self.pos, self.list_name = found.end(), name
+                return fields
             if self.eof or len(self.buffer) >= MAX_HEAD:
                 return None
+            self._searched = max(0, len(self.buffer) - self.pos - 64)  # (a key may straddle the old end)
             self.read(2 * len(self.buffer))
 
     def entries(self) -> list[object] | None:
@@ -216,7 +227,9 @@ class _Window:
             return None
         cuts = list(self._cuts())
         for cut, next_entry in cuts:
-            batch = self._decoded(self.buffer[self.pos : cut])
+            window = self.buffer[self.pos : cut]
+            _text(window)  # msgspec does not check the text of fields Entry leaves out
+            batch = self._decoded(window)
             if batch is not None:
                 self.pos, self.after_comma, self.span = next_entry, True, WINDOW
                 return batch
@@ -248,19 +261,23 @@ class _Window:
         """``[text]`` decoded into entries; None when the text is not a run of whole entries."""
         try:
             return _ENTRIES.decode(b"[" + text + b"]")  # type: ignore[return-value]
-        except msgspec.ValidationError:  # whole entries of the wrong types, or bad JSON: told apart below
+        except msgspec.ValidationError:  # whole entries, of the wrong types: decoded as they are below
             pass
         except msgspec.DecodeError:
             return None
+        except RecursionError:
+            raise DocumentError("invalid JSON: nested too deeply") from None
         try:
             return msgspec.json.decode(b"[" + text + b"]")  # type: ignore[no-any-return]
         except msgspec.DecodeError:
             return None
+        except RecursionError:
+            raise DocumentError("invalid JSON: nested too deeply") from None
 
     def _one_entry(self) -> list[object] | None:
         """No tried cut worked (addresses holding "},", or bad JSON): read one entry by the standard library."""
         text = _text(self.buffer[self.pos : self.pos + self.span])
-        start = len(text) - len(text.lstrip())
+        start = len(text) - len(text.lstrip(_JSON_SPACE))
         try:
             entry, end = _DECODER.raw_decode(text, start)
         except json.JSONDecodeError as exc:
@@ -270,7 +287,7 @@ class _Window:
             raise DocumentError(f"invalid JSON: {exc.msg}") from None
         except (ValueError, RecursionError, ArithmeticError) as exc:
             raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
-        separator = text[end:].lstrip()
+        separator = text[end:].lstrip(_JSON_SPACE)
         if not separator:  # what follows the entry is past the window
             self._widen()
             return []
@@ -283,8 +300,8 @@ class _Window:
         return _typed([entry])
 
     def tail(self) -> dict[str, object]:
-        """The last entries and the fields after the list, from ``{"data": [`` + the rest of the answer."""
+        """The last entries and the fields after the list, from ``{"name": [`` + the rest of the answer."""
         rest = self.rest()
         if self.after_comma and rest.lstrip(_WHITESPACE).startswith(b"]"):
             raise DocumentError("invalid JSON: a ',' before the end of the list")
-        return _top_level(_decode(b'{"data": [' + rest))
+        return _top_level(_decode(b'{"' + self.list_name.encode() + b'": [' + rest))

@@ -116,7 +116,7 @@ def _positional(node: object) -> PositionalValue:
     if isinstance(node, dict):
         unexpected = [key for key in node if key not in (ENTRY, "#text") and not key.startswith("@")]
         if unexpected:
-            raise DocumentError(f"the XML answer has <{unexpected[0][:40]}> where only <entry> is expected")
+            raise DocumentError(f"the XML answer has <{unexpected[0]}> where only <entry> is expected")
         if ENTRY in node:
             if str(node.get("#text", "")).strip():
                 raise DocumentError("the XML answer mixes text and <entry> children")
@@ -268,7 +268,7 @@ def _check_open_depth(root: ET.Element) -> None:
 
 def _check_tag(element: ET.Element) -> None:
     if element.tag != ENTRY:
-        raise DocumentError(f"the XML answer has <{str(element.tag)[:40]}> where only <entry> is expected")
+        raise DocumentError(f"the XML answer has <{element.tag}> where only <entry> is expected")  # (cut once scrubbed)
 
 
 def _only_space(text: str | None, where: str) -> None:

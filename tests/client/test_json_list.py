@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -125,3 +126,40 @@ def test_a_broken_entry_deep_in_a_long_list_is_refused_at_once_with_the_decoders
     body = json.dumps({"success": True, "code": 200, "nbData": len(entries), "data": entries}).encode()
     with pytest.raises(DocumentError, match=message):
         events_of(chunked(body.replace(*damage), 65_536))
+
+
+def long_list(count: int, between: bytes = b",", entry_extra: bytes = b"") -> bytes:
+    entries = between.join(
+        b'{"id": %d, "email": "u%d@x.fr", "createdAt": "2020-01-01 00:00:00"%s}'
+        % (i, i, entry_extra if i == count // 2 else b"")
+        for i in range(1, count + 1)
+    )
+    return b'{"success": true, "code": 200, "nbData": %d, "data": [%s]}' % (count, entries)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (long_list(3000, entry_extra=b', "x": ' + b"[" * 5000 + b"]" * 5000), "nested too deeply"),
+        (long_list(3000, entry_extra=b', "note": "\xff"'), "not valid UTF-8"),
+        (long_list(3000).replace(b'},{"id": 1500', b'},\x1f{"id": 1500'), "invalid JSON"),
+        (long_list(3000).replace(b'},{"id": 1500', '},\u00a0{"id": 1500'.encode()), "invalid JSON"),
+    ],
+    ids=["deep-nesting-in-an-entry", "bad-utf8-in-a-field-entry-leaves-out", "control-char-between", "nbsp-between"],
+)
+def test_what_the_standard_library_refuses_in_a_long_list_is_refused(body, message):
+    with pytest.raises(DocumentError, match=message):
+        events_of(chunked(body, 65_536))
+
+
+def test_a_key_that_only_ends_like_the_lists_is_not_taken_for_it():
+    body = long_list(3).replace(b'"data": [', b'"a\\"data": [1], "data": [')
+    assert [value.id for kind, _, value in events_of([body]) if kind == "item"] == [1, 2, 3]
+
+
+def test_a_head_full_of_lookalike_keys_is_refused_quickly():
+    head = b", ".join(b'"k%d": {"data": [0]}' % i for i in range(10_000))
+    started = time.monotonic()
+    with pytest.raises(DocumentError, match="no top-level 'data' list"):
+        events_of([b"{" + head + b', "data": []}'])
+    assert time.monotonic() - started < 2
