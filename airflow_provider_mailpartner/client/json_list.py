@@ -221,7 +221,11 @@ class _Window:
             self.read(2 * len(self.buffer))
 
     def entries(self) -> list[object] | None:
-        """The whole entries at the front of the window (maybe none yet); None once the list's tail is reached."""
+        """The whole entries at the front of the window, or none yet (read more, call again).
+
+        None when what is left is the list's end, or cannot be cut: the tail's decoding then reads
+        the last entries, or names what is wrong.
+        """
         self.read(self.span)
         if _LIST_END.match(self.buffer, self.pos):
             return None
