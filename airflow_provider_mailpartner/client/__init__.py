@@ -7,7 +7,7 @@ One module a job, in the order a call goes through them:
 - ``exchange``: one HTTP round trip, the answer spooled or the transport failure described;
 - ``answer_checks``: whether the HTTP status and the envelope can be trusted, and the errors that say why not;
 - ``retry``: the retry policy as a value, and the one loop that applies it;
-- ``formats``, ``json_list``, ``xml_list``: reading the two wire formats;
+- ``formats``, ``json_fields``, ``json_list``, ``xml_list``: reading the two wire formats;
 - ``list_reading``: a list answer read entry by entry and checked whole (count, repeated ids);
 - ``redaction``: keeping the API key out of every text;
 - ``api_client``: :class:`~.api_client.MailPartnerClient`, which ties them together.

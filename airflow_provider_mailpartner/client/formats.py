@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from airflow_provider_mailpartner.client.commands import Command, FieldSpec, ResponseFormat
 from airflow_provider_mailpartner.client.envelope import Event
-from airflow_provider_mailpartner.client.json_list import json_events, json_fields
+from airflow_provider_mailpartner.client.json_fields import json_fields
+from airflow_provider_mailpartner.client.json_list import json_events
 
 
 def list_events(chunks: Iterable[bytes], command: Command, response_format: ResponseFormat) -> Iterator[Event]:

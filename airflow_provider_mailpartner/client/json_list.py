@@ -23,11 +23,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 
 import msgspec
 
 from airflow_provider_mailpartner.client.envelope import DocumentError, Event, data_event, field_event
+from airflow_provider_mailpartner.client.json_fields import (
+    BOM,
+    DECODER,
+    WHITESPACE,
+    check_start,
+    decode,
+    json_fields,
+    top_level,
+)
 from airflow_provider_mailpartner.records import Entry
 
 WINDOW = 1 << 16  # bytes per msgspec call (some 800 entries): larger windows only add memory
@@ -37,63 +45,10 @@ _HEAD_CANDIDATES = 64  # places that look like the list's key, tried before the 
 _CUTS_TRIED = 8  # cuts tried from the end of a window before reading more (an address may hold "},")
 _SEPARATOR = re.compile(rb"[ \t\n\r]*,")
 _LIST_END = re.compile(rb"[ \t\n\r]*\]")
-_BOM = b"\xef\xbb\xbf"  # a byte-order mark before the JSON (a PHP file saved with one) is dropped
-_WHITESPACE = b" \t\n\r"
 _JSON_SPACE = " \t\n\r"  # (str.strip() alone would also take Unicode spaces JSON does not allow)
 
 
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-class _Repeating(dict[str, object]):
-    """An object that gives a key twice (the last value kept, as the standard library does): ``repeated`` names it.
-
-    Only the top level's repeats are refused: a second ``success`` after the data could otherwise
-    overrule the first.
-    """
-
-    repeated = ""
-
-
-def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    fields = dict(pairs)
-    if len(fields) == len(pairs):
-        return fields
-    repeating = _Repeating(pairs)
-    repeating.repeated = next(key for number, (key, _) in enumerate(pairs) if key in dict(pairs[:number]))
-    return repeating
-
-
-def _top_level(fields: object) -> dict[str, object]:
-    """The decoded top-level object's fields; a key given twice is refused."""
-    if isinstance(fields, _Repeating):
-        raise DocumentError(f"the answer gives {fields.repeated!r} twice")  # (scrubbed, then cut, by the client)
-    assert isinstance(fields, dict)
-    return fields
-
-
-# Decimals, not floats: a money amount must not pick up binary rounding on its way in. NaN and
-# Infinity, which Python's decoder accepts by default, are not JSON and no answer carries them.
-_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=Decimal, parse_constant=_refuse_constant)
 _ENTRIES = msgspec.json.Decoder(list[Entry])
-
-
-def json_fields(body: bytes) -> dict[str, object]:
-    """The fields of a small answer (an envelope, credits, an error), decoded whole."""
-    body = body.removeprefix(_BOM)
-    _check_start(body)
-    fields = _decode(body)
-    assert isinstance(fields, dict)
-    return fields
-
-
-def _check_start(body: bytes) -> None:
-    found = body.lstrip(_WHITESPACE)[:1].decode("latin-1")
-    if found != "{":
-        raise DocumentError(
-            f"invalid JSON: expected '{{' at the start of the answer, found {found or 'end of input'!r}"
-        )
 
 
 def json_events(chunks: Iterable[bytes], stream_field: str = "data") -> Iterator[Event]:
@@ -102,7 +57,7 @@ def json_events(chunks: Iterable[bytes], stream_field: str = "data") -> Iterator
     head = window.until_list(stream_field)
     if head is None:  # no list where one is expected (an error, say): the whole answer, if small, as fields
         if not window.eof:
-            _check_start(window.buffer[window.pos :])
+            check_start(window.buffer[window.pos :])
             raise DocumentError(f"invalid JSON: no {stream_field!r} list in the first {MAX_HEAD} bytes")
         yield from (field_event(name, value) for name, value in json_fields(window.rest()).items())
         return
@@ -116,17 +71,6 @@ def json_events(chunks: Iterable[bytes], stream_field: str = "data") -> Iterator
     if entries:
         yield ("items", stream_field, _typed(entries))
     yield from (field_event(name, value) for name, value in tail.items())
-
-
-def _decode(text: bytes | str) -> object:
-    try:
-        return _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
-    except UnicodeDecodeError as exc:
-        raise DocumentError(f"the JSON answer is not valid UTF-8 ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise DocumentError(f"invalid JSON: {exc.msg}") from None
-    except (ValueError, RecursionError, ArithmeticError) as exc:  # huge numbers, deep nesting, NaN
-        raise DocumentError(f"invalid JSON: {type(exc).__name__}") from None
 
 
 def _typed(entries: object) -> list[object]:
@@ -198,7 +142,7 @@ class _Window:
         """
         key = re.compile(b'"' + re.escape(name.encode()) + b'"[ \t\n\r]*:[ \t\n\r]*\\[')
         self.read(WINDOW)
-        self.pos = len(_BOM) if self.buffer.startswith(_BOM) else 0
+        self.pos = len(BOM) if self.buffer.startswith(BOM) else 0
         tried = 0
         while True:
             for found in key.finditer(self.buffer, self.pos + (self._searched if tried else 0), MAX_HEAD):
@@ -206,12 +150,12 @@ class _Window:
                 if tried > _HEAD_CANDIDATES:
                     raise DocumentError(f"invalid JSON: no top-level {name!r} list among the first candidates")
                 try:
-                    head = _decode(self.buffer[self.pos : found.start()] + b'"' + name.encode() + b'": []}')
+                    head = decode(self.buffer[self.pos : found.start()] + b'"' + name.encode() + b'": []}')
                 except DocumentError:
                     continue
                 if not isinstance(head, dict) or name not in head:  # ('"a\\"data": [' is another key)
                     continue
-                fields = _top_level(head)
+                fields = top_level(head)
                 del fields[name]
                 self.pos, self.list_name = found.end(), name
                 return fields
@@ -283,7 +227,7 @@ class _Window:
         text = _text(self.buffer[self.pos : self.pos + self.span])
         start = len(text) - len(text.lstrip(_JSON_SPACE))
         try:
-            entry, end = _DECODER.raw_decode(text, start)
+            entry, end = DECODER.raw_decode(text, start)
         except json.JSONDecodeError as exc:
             if _cut_short(exc, text):
                 self._widen()
@@ -306,6 +250,6 @@ class _Window:
     def tail(self) -> dict[str, object]:
         """The last entries and the fields after the list, from ``{"name": [`` + the rest of the answer."""
         rest = self.rest()
-        if self.after_comma and rest.lstrip(_WHITESPACE).startswith(b"]"):
+        if self.after_comma and rest.lstrip(WHITESPACE).startswith(b"]"):
             raise DocumentError("invalid JSON: a ',' before the end of the list")
-        return _top_level(_decode(b'{"' + self.list_name.encode() + b'": [' + rest))
+        return top_level(decode(b'{"' + self.list_name.encode() + b'": [' + rest))

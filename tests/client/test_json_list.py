@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from airflow_provider_mailpartner.client.envelope import DocumentError
-from airflow_provider_mailpartner.client.json_list import json_events, json_fields
+from airflow_provider_mailpartner.client.json_fields import json_fields
+from airflow_provider_mailpartner.client.json_list import json_events
 from airflow_provider_mailpartner.records import Entry
 
 ANSWER = {
