@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from glob import escape as glob_escape
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -94,8 +94,13 @@ class WriteStopped(BaseException):
 
 
 @contextmanager
-def staged(path: ObjectStoragePath) -> Iterator[ObjectStoragePath]:
+def staged(path: ObjectStoragePath, *, lineage: bool = True) -> Iterator[ObjectStoragePath]:
     """A staging path beside ``path`` to write to; moved onto ``path`` when the block ends without error.
+
+    With ``lineage``, the published ``path`` is reported to Airflow's hook lineage collector, as a
+    write through ``ObjectStoragePath`` would be. An operator that reports its own lineage to
+    OpenLineage passes False: OpenLineage reads the collector only for tasks that report nothing,
+    and creating it imports every installed provider's asset handlers.
 
     On any error, and when the task is stopped while writing (SIGTERM: :class:`WriteStopped`), the
     staging file is removed and ``path`` keeps what it had. Stale staging files of the same target
@@ -115,7 +120,12 @@ def staged(path: ObjectStoragePath) -> Iterator[ObjectStoragePath]:
     try:
         with _stopped_by_sigterm():
             yield staging
-        staging.move(path)  # once written, published even if SIGTERM comes now: the task then stops as Airflow stops it
+        # Once written, published even if SIGTERM comes now: the task then stops as Airflow stops it.
+        # The staging file is beside path, so in the same store: a rename, or a copy then delete.
+        # (ObjectStoragePath.move would report the staging file to lineage as an input.)
+        staging.fs.mv(staging.path, path.path)
+        if lineage:
+            _report_written(path)
     except OSError as error:
         if staging.name not in str(getattr(error, "filename", "")):
             raise
@@ -124,6 +134,25 @@ def staged(path: ObjectStoragePath) -> Iterator[ObjectStoragePath]:
     finally:
         if staging.exists():
             staging.unlink()
+
+
+def _report_written(path: ObjectStoragePath) -> None:
+    from airflow.sdk.lineage import get_hook_lineage_collector
+
+    get_hook_lineage_collector().add_output_asset(context=path, uri=str(path))
+
+
+def open_staging(
+    staging: ObjectStoragePath, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None
+) -> IO[Any]:
+    """Open a staging file (from :func:`staged`) through its filesystem, not ``ObjectStoragePath.open``.
+
+    ``ObjectStoragePath.open`` reports each ``write`` to Airflow's hook lineage collector, so lineage
+    would name the hidden staging file, a new one every run (and each call costs a few µs).
+    :func:`staged` reports the final path once it is published.
+    """
+    text_options = {"encoding": encoding, "newline": newline} if "b" not in mode else {}
+    return staging.fs.open(staging.path, mode=mode, **text_options)  # type: ignore[no-any-return]
 
 
 @contextmanager

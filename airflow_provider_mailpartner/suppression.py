@@ -34,7 +34,7 @@ from airflow_provider_mailpartner.record_files import (
     read_records,
 )
 from airflow_provider_mailpartner.records import Counted
-from airflow_provider_mailpartner.storage import staged, storage_path
+from airflow_provider_mailpartner.storage import open_staging, staged, storage_path
 
 if TYPE_CHECKING:
     from _csv import Reader as _CsvReader
@@ -335,8 +335,8 @@ def _write_staged(
         column = find_email_column(header, str(source), email_column)
         clean_staging, report_staging = stagings
         with (
-            clean_staging.open("w", encoding=output.text_encoding, newline="") as clean_file,  # type: ignore[no-untyped-call]
-            report_staging.open("w", encoding=output.text_encoding, newline="") as report_file,  # type: ignore[no-untyped-call]
+            open_staging(clean_staging, "w", encoding=output.text_encoding, newline="") as clean_file,
+            open_staging(report_staging, "w", encoding=output.text_encoding, newline="") as report_file,
         ):
             try:
                 header_text = "".join(islice(texts, rows.line_num))
@@ -404,7 +404,7 @@ def _record_texts(lines: list[str], delimiter: str) -> list[str]:
 
 
 def _csv_text(rows: Iterable[Iterable[object]], dialect: CsvDialect) -> str:
-    """Rows as CSV text in ``dialect``, written in one call (each write through ObjectStoragePath records lineage)."""
+    """Rows as CSV text in ``dialect``, to be written in one call."""
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=dialect.delimiter, lineterminator=dialect.line_terminator).writerows(rows)
     return buffer.getvalue()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import airflow.sdk.log  # noqa: F401  (Airflow configures logging on import: before pytest's capture handlers)
 import pytest
@@ -22,6 +23,9 @@ import pytest
 from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 from airflow_provider_mailpartner.testing import MailPartnerSandbox
 from tests.nasty_key import NASTY_KEY
+
+if TYPE_CHECKING:
+    from airflow.sdk.lineage import HookLineageCollector
 
 ConnectionFactory = Callable[..., MailPartnerHook]
 
@@ -32,6 +36,16 @@ def sandbox() -> Iterator[MailPartnerSandbox]:
     with MailPartnerSandbox(api_key=NASTY_KEY, rate_limit_per_minute=None) as server:
         yield server
         assert server.errors == [], "the sandbox itself failed while serving"
+
+
+@pytest.fixture
+def hook_lineage(monkeypatch: pytest.MonkeyPatch) -> HookLineageCollector:
+    """A fresh hook lineage collector, the one ``ObjectStoragePath`` reports to (as with OpenLineage installed)."""
+    from airflow.sdk import lineage
+
+    collector = lineage.HookLineageCollector()
+    monkeypatch.setattr(lineage, "get_hook_lineage_collector", lambda: collector)
+    return collector
 
 
 @pytest.fixture

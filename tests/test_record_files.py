@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from airflow.sdk import ObjectStoragePath
 
@@ -20,6 +22,27 @@ def test_what_is_written_reads_back_the_same_and_matches_its_manifest(tmp_path, 
     path = ObjectStoragePath(f"file://{tmp_path}/list.{output_format}")
     manifest = write_records(iter(records), path, output_format)
     assert list(read_records(path, sha256=manifest["sha256"])) == records
+
+
+def test_jsonl_lines_are_compact_json_in_the_documented_key_order(tmp_path):
+    path = ObjectStoragePath(f"file://{tmp_path}/list.jsonl")
+    write_records(iter(RECORDS), path, "jsonl")
+    lines = [json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n" for record in RECORDS]
+    assert path.read_bytes() == "".join(lines).encode()
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "json"])
+def test_lineage_never_names_the_hidden_staging_file(tmp_path, output_format, hook_lineage):
+    path = ObjectStoragePath(f"file://{tmp_path}/list.{output_format}")
+    write_records(iter(RECORDS), path, output_format)
+    assets = hook_lineage.collected_assets
+    assert [asset.asset.uri for asset in assets.outputs] == [f"file://{tmp_path}/list.{output_format}"]
+    assert assets.inputs == []
+
+
+def test_a_writer_that_reports_its_own_lineage_leaves_the_collector_alone(tmp_path, hook_lineage):
+    write_records(iter(RECORDS), ObjectStoragePath(f"file://{tmp_path}/list.jsonl"), "jsonl", lineage=False)
+    assert not hook_lineage.has_collected
 
 
 @pytest.mark.parametrize("output_format", ["jsonl", "csv", "json"])

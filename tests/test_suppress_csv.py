@@ -94,6 +94,15 @@ def test_the_clean_file_is_the_input_without_listed_or_invalid_rows_byte_for_byt
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["clean.csv", "report.csv"]
 
 
+def test_lineage_never_names_a_hidden_staging_file(tmp_path, hook_lineage):
+    (tmp_path / "contacts.csv").write_bytes(CONTACTS.encode())
+    clean, report = url(tmp_path / "out/clean.csv"), url(tmp_path / "out/report.csv")
+    suppress_csv(url(tmp_path / "contacts.csv"), LISTED, clean, report)
+    assets = hook_lineage.collected_assets
+    assert sorted(asset.asset.uri for asset in assets.outputs) == [clean, report]
+    assert [asset.asset.uri for asset in assets.inputs] == [url(tmp_path / "contacts.csv")]
+
+
 def test_line_feeds_another_column_name_and_delimiter_are_kept(tmp_path):
     contacts = "id;Courriel;ville\n1;a@example.fr;Lyon\n2;LISTED@example.com;Nice\n3;b@example.fr;Paris, France\n"
     (tmp_path / "contacts.csv").write_text(contacts)

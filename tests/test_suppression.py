@@ -249,7 +249,7 @@ def test_a_set_is_built_from_the_file_a_manifest_describes(tmp_path, output_form
 def test_a_file_changed_after_its_manifest_fails_closed(tmp_path):
     path = ObjectStoragePath(f"file://{tmp_path}/list.jsonl")
     manifest = write_records(iter(LISTED), path, "jsonl")
-    path.write_bytes(path.read_bytes().replace(b'"id": 2', b'"id": 8'))
+    path.write_bytes(path.read_bytes().replace(b'"id":2', b'"id":8'))
     with pytest.raises(RecordFileError, match="SHA-256"):
         SuppressionSet.from_manifest(manifest)
 

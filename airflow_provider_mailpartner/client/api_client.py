@@ -64,8 +64,9 @@ class MailPartnerClient:
 
         return with_retries(self.policy, call.command, lambda: self._attempt(call, read, SMALL_ANSWER_LIMIT))
 
-    def stream(self, call: Call, convert: Callable[[object], T]) -> Iterator[T]:
-        """Fetch a list command and return an iterator over its entries, each passed through ``convert``.
+    def stream(self, call: Call, convert: Callable[[object], T]) -> Iterator[list[T]]:
+        """Fetch a list command and return an iterator over its entries, each passed through ``convert``,
+        in batches (the hook flattens them: no Python frame per entry between the reader and a writer).
 
         The whole body is downloaded (with retries) before the first entry is handed out, so a
         retry can never repeat entries; ``nbData``, and that no two entries share the command's
@@ -79,7 +80,7 @@ class MailPartnerClient:
 
         attempt = partial(self._attempt, call, read, LIST_ANSWER_LIMIT)
         reading, expected = with_retries(self.policy, call.command, attempt)
-        return reading.entries(expected, convert)
+        return reading.batches(expected, convert)
 
     def _attempt(self, call: Call, read: Callable[[Answer], T], body_limit: int) -> T:
         """One attempt: paced, sent, its status checked and its answer read (or closed)."""

@@ -43,16 +43,16 @@ class ListReading:
             raise self.checks.response_error(self.answer, f"nbData is missing or not a count: {shown}")
         return expected
 
-    def entries(self, expected: int, convert: Callable[[object], T]) -> Iterator[T]:
-        """Each entry through ``convert``; once they are all read, the whole answer's checks. The answer's
-        spool is closed when the iterator ends, however it ends."""
+    def batches(self, expected: int, convert: Callable[[object], T]) -> Iterator[list[T]]:
+        """The entries through ``convert``, a batch (a reader's window) at a time; once they are all read,
+        the whole answer's checks. The answer's spool is closed when the iterator ends, however it ends."""
         started = time.monotonic()
         keys = _Keys()
         count = 0
         try:
             for batch in self._batches():
                 try:
-                    yield from map(convert, batch)
+                    yield list(map(convert, batch))
                 except RecordError as exc:
                     number = count + _position_refused(batch, convert)
                     raise self.checks.response_error(self.answer, f"entry {number}: {exc}") from None

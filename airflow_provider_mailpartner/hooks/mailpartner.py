@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cached_property, partial
+from itertools import chain
 from typing import TypeVar
 
 import requests
@@ -155,6 +156,9 @@ class MailPartnerHook(BaseHook):
         return self._stream_list(RecordParser(self.settings.timezone).parse, response_format)
 
     def _stream_list(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[_T]:
+        return chain.from_iterable(self._list_batches(convert, response_format))
+
+    def _list_batches(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[list[_T]]:
         # A generator, so that nothing is sent before the first entry is asked for.
         yield from self.client.stream(self._call(LIST, response_format), convert)
 

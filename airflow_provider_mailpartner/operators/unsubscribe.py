@@ -113,7 +113,9 @@ class UnsubscribeListOperator(TemplatedOperator):
             count, where = len(result), "XCom"
         else:
             _check_suffix(self.output_path, self.output_format)  # rendered: checked again
-            result = write_records(kept, storage_path(self.output_path, "output_path"), self.output_format)
+            path = storage_path(self.output_path, "output_path")
+            # lineage=False: get_openlineage_facets_on_complete reports the file.
+            result = write_records(kept, path, self.output_format, lineage=False)
             count, where = result["count"], result["path"]
             self._describe_asset_event(context, result)
         self.log.info(

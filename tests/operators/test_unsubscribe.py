@@ -37,9 +37,9 @@ def expected_records(sandbox) -> list[dict]:
 
 def expected_bytes(records: list[dict], output_format: str) -> bytes:
     if output_format == "jsonl":
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records).encode()
     if output_format == "json":
-        lines = [json.dumps(r, ensure_ascii=False) for r in records]
+        lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
         return ("[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n").encode()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -77,6 +77,15 @@ def test_list_to_storage_writes_exactly_what_the_sandbox_served(connection, run_
         "sha256": hashlib.sha256(content).hexdigest(),
     }
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+def test_the_list_operator_leaves_hook_lineage_to_its_own_openlineage_report(
+    connection, run_dag, tmp_path, hook_lineage
+):
+    result = run_dag(f"UnsubscribeListOperator(task_id='fetch', output_path='file://{tmp_path}/u.jsonl')")
+    assert result.state == "success"
+    assert (tmp_path / "u.jsonl").exists()
+    assert not hook_lineage.has_collected  # (tests/operators/test_openlineage.py shows the file in its events)
 
 
 def test_an_empty_list_writes_an_empty_but_valid_file(connection, run_dag, tmp_path):

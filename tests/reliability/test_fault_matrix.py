@@ -627,7 +627,7 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 
 
 def jsonl(records: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode()
+    return "".join(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n" for record in records).encode()
 
 
 @pytest.mark.parametrize(("case", "fmt", "variant"), matrix({"list"}, with_target=False))

@@ -78,7 +78,7 @@ def expected_jsonl(sandbox: MailPartnerSandbox) -> bytes:
     for entry in sandbox.backend.entries():
         created = datetime.strptime(entry["createdAt"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
         record = {"id": entry["id"], "email": entry["email"].strip(), "created_at": created.isoformat()}
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
     return "".join(lines).encode()
 
 
