@@ -72,3 +72,24 @@ class MailPartnerResponseError(MailPartnerError):
 
 class MailPartnerTransportError(MailPartnerError):
     """The API could not be reached or stopped answering (connection refused, reset, timeout)."""
+
+
+class MailPartnerGuardError(MailPartnerError):
+    """A fetched list was refused because it lost too much against the previous snapshot (or all of it).
+
+    Nothing was published. ``count`` is the new list's size, ``previous_count`` the previous
+    snapshot's, ``removed`` how many of its entries are gone.
+    """
+
+    def __init__(self, message: str, *, count: int, previous_count: int, removed: int) -> None:
+        super().__init__(message)
+        self.count = count
+        self.previous_count = previous_count
+        self.removed = removed
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_guard_error, (self.message, self.count, self.previous_count, self.removed))
+
+
+def _rebuild_guard_error(message: str, count: int, previous_count: int, removed: int) -> MailPartnerGuardError:
+    return MailPartnerGuardError(message, count=count, previous_count=previous_count, removed=removed)

@@ -10,14 +10,14 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
-from typing import IO, TYPE_CHECKING, Literal, NamedTuple, TypedDict
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple, TypedDict, TypeVar
 
 import msgspec
 
 from airflow_provider_mailpartner.records import UnsubscribeRecord
-from airflow_provider_mailpartner.storage import open_staging, staged
+from airflow_provider_mailpartner.storage import open_without_lineage, staged
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -27,6 +27,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "json")
 CSV_HEADER = ("id", "email", "created_at")
 _BLOCK_RECORDS = 1000  # records per write (~80 KB): fewer calls to encode, hash and write (docs/benchmarks.md)
 _ENCODER = msgspec.json.Encoder()  # UTF-8, keys in the dict's order, no spaces
+_R = TypeVar("_R")
 
 
 class Manifest(TypedDict):
@@ -38,36 +39,74 @@ class Manifest(TypedDict):
     sha256: str
 
 
+Record = Mapping[str, object]  # an UnsubscribeRecord, or one with more fields (a change has "change")
+
+
 class _Renderer(NamedTuple):
-    """A record format as bytes: what opens the file, a block of records, and what closes it (given the count)."""
+    """A record format as bytes: what opens the file (given the fields), a block of records, what closes it."""
 
-    start: bytes
-    block: Callable[[list[UnsubscribeRecord], bool], bytes]  # (records, whether they are the first)
-    end: Callable[[int], bytes]
+    start: Callable[[Sequence[str]], bytes]
+    block: Callable[[Sequence[Record], bool, Sequence[str]], bytes]  # (records, whether they are the first, fields)
+    end: Callable[[int], bytes]  # (the count)
 
 
-def _jsonl_block(records: list[UnsubscribeRecord], first: bool) -> bytes:
+def _jsonl_block(records: Sequence[Record], first: bool, fields: Sequence[str]) -> bytes:
     return _ENCODER.encode_lines(records)
 
 
-def _json_block(records: list[UnsubscribeRecord], first: bool) -> bytes:
+def _json_block(records: Sequence[Record], first: bool, fields: Sequence[str]) -> bytes:
     # A raw line break cannot occur inside an encoded record (JSON escapes it): each one ends a record.
     return (b"[\n" if first else b",\n") + _ENCODER.encode_lines(records)[:-1].replace(b"\n", b",\n")
 
 
-def _csv_block(records: list[UnsubscribeRecord], first: bool) -> bytes:
+def _csv_block(records: Sequence[Record], first: bool, fields: Sequence[str]) -> bytes:
     text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(
-        [record["id"], record["email"], record["created_at"]] for record in records
-    )
+    csv.writer(text, lineterminator="\n").writerows([record[field] for field in fields] for record in records)
     return text.getvalue().encode()
 
 
 _RENDERERS = {
-    "jsonl": _Renderer(b"", _jsonl_block, lambda count: b""),
-    "json": _Renderer(b"", _json_block, lambda count: b"\n]\n" if count else b"[]\n"),
-    "csv": _Renderer((",".join(CSV_HEADER) + "\n").encode(), _csv_block, lambda count: b""),
+    "jsonl": _Renderer(lambda fields: b"", _jsonl_block, lambda count: b""),
+    "json": _Renderer(lambda fields: b"", _json_block, lambda count: b"\n]\n" if count else b"[]\n"),
+    "csv": _Renderer(lambda fields: (",".join(fields) + "\n").encode(), _csv_block, lambda count: b""),
 }
+
+
+class RecordWriter:
+    """Records rendered in one format to an open binary file, a block at a time, counted and hashed.
+
+    Records are dicts in the order of ``fields`` (as the hook and :func:`read_records` give them):
+    JSON records are encoded as they are, in compact form; CSV takes ``fields`` as its header.
+    """
+
+    def __init__(self, handle: IO[bytes], output_format: OutputFormat, fields: Sequence[str] = CSV_HEADER) -> None:
+        self._handle = handle
+        self._renderer = _RENDERERS[output_format]
+        self._fields = fields
+        self._digest = hashlib.sha256()
+        self.count = 0
+        self._write(self._renderer.start(fields))
+
+    def write(self, records: Sequence[Record]) -> None:
+        if records:
+            self._write(self._renderer.block(records, self.count == 0, self._fields))
+            self.count += len(records)
+
+    def close(self) -> str:
+        """Write the format's end; the SHA-256 of every byte written."""
+        self._write(self._renderer.end(self.count))
+        return self._digest.hexdigest()
+
+    def _write(self, data: bytes) -> None:
+        self._digest.update(data)
+        self._handle.write(data)
+
+
+def blocks(records: Iterable[_R]) -> Iterator[list[_R]]:
+    """``records`` a block at a time: what a :class:`RecordWriter` takes in one call."""
+    records = iter(records)
+    while block := list(islice(records, _BLOCK_RECORDS)):
+        yield block
 
 
 def write_records(
@@ -79,25 +118,15 @@ def write_records(
 ) -> Manifest:
     """Write ``records`` to ``path`` in ``output_format``; nothing appears at ``path`` unless all did.
 
-    Records are dicts shaped as the hook and :func:`read_records` give them (``id``, ``email``,
-    ``created_at``, in that order): JSON records are encoded as they are, in compact form. They are
-    written a block at a time: memory stays flat, and the SHA-256 is of the bytes written.
-    ``lineage`` is :func:`~airflow_provider_mailpartner.storage.staged`'s.
+    Memory stays flat (a block at a time), and the SHA-256 is of the bytes written. ``lineage`` is
+    :func:`~airflow_provider_mailpartner.storage.staged`'s.
     """
-    renderer, digest, count = _RENDERERS[output_format], hashlib.sha256(), 0
-    records = iter(records)
-    with staged(path, lineage=lineage) as target, open_staging(target) as handle:
-
-        def write(data: bytes) -> None:
-            digest.update(data)
-            handle.write(data)
-
-        write(renderer.start)
-        while block := list(islice(records, _BLOCK_RECORDS)):
-            write(renderer.block(block, count == 0))
-            count += len(block)
-        write(renderer.end(count))
-    return {"path": str(path), "format": output_format, "count": count, "sha256": digest.hexdigest()}
+    with staged(path, lineage=lineage) as target, open_without_lineage(target) as handle:
+        writer = RecordWriter(handle, output_format)
+        for block in blocks(records):
+            writer.write(block)
+        sha256 = writer.close()
+    return {"path": str(path), "format": output_format, "count": writer.count, "sha256": sha256}
 
 
 class RecordFileError(ValueError):

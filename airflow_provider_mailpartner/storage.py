@@ -142,17 +142,18 @@ def _report_written(path: ObjectStoragePath) -> None:
     get_hook_lineage_collector().add_output_asset(context=path, uri=str(path))
 
 
-def open_staging(
-    staging: ObjectStoragePath, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None
+def open_without_lineage(
+    path: ObjectStoragePath, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None
 ) -> IO[Any]:
-    """Open a staging file (from :func:`staged`) through its filesystem, not ``ObjectStoragePath.open``.
+    """Open ``path`` through its filesystem, not ``ObjectStoragePath.open``: for staging files and the
+    package's own state, which are nobody's dataset.
 
-    ``ObjectStoragePath.open`` reports each ``write`` to Airflow's hook lineage collector, so lineage
-    would name the hidden staging file, a new one every run (and each call costs a few µs).
+    ``ObjectStoragePath.open`` reports each ``read`` and ``write`` to Airflow's hook lineage collector,
+    so lineage would name the hidden staging file, a new one every run (and each call costs a few µs).
     :func:`staged` reports the final path once it is published.
     """
     text_options = {"encoding": encoding, "newline": newline} if "b" not in mode else {}
-    return staging.fs.open(staging.path, mode=mode, **text_options)  # type: ignore[no-any-return]
+    return path.fs.open(path.path, mode=mode, **text_options)  # type: ignore[no-any-return]
 
 
 @contextmanager

@@ -34,7 +34,7 @@ from airflow_provider_mailpartner.record_files import (
     read_records,
 )
 from airflow_provider_mailpartner.records import Counted
-from airflow_provider_mailpartner.storage import open_staging, staged, storage_path
+from airflow_provider_mailpartner.storage import open_without_lineage, staged, storage_path
 
 if TYPE_CHECKING:
     from _csv import Reader as _CsvReader
@@ -335,8 +335,8 @@ def _write_staged(
         column = find_email_column(header, str(source), email_column)
         clean_staging, report_staging = stagings
         with (
-            open_staging(clean_staging, "w", encoding=output.text_encoding, newline="") as clean_file,
-            open_staging(report_staging, "w", encoding=output.text_encoding, newline="") as report_file,
+            open_without_lineage(clean_staging, "w", encoding=output.text_encoding, newline="") as clean_file,
+            open_without_lineage(report_staging, "w", encoding=output.text_encoding, newline="") as report_file,
         ):
             try:
                 header_text = "".join(islice(texts, rows.line_num))

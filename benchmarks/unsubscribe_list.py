@@ -39,12 +39,15 @@ with open(out, "w") as handle:
         handle.write(json.dumps(record) + "\\n")
 """
 
-# The operator's work in a task process: the same imports, then execute().
+# The operator's work in a task process: the same imports, then execute(). With change tracking, the
+# state is kept between repeats: every run but the first compares the list with the previous snapshot.
 OPERATOR = """
 import sys
 from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOperator
-response_format, out = sys.argv[1:3]
-UnsubscribeListOperator(task_id="fetch", output_path="file://" + out, response_format=response_format).execute({})
+response_format, tracked, out = sys.argv[1:4]
+UnsubscribeListOperator(
+    task_id="fetch", output_path="file://" + out, response_format=response_format, track_changes=tracked == "tracked"
+).execute({})
 """
 
 
@@ -84,13 +87,15 @@ def measure(size: int, repeats: int, workdir: Path) -> list[dict[str, object]]:
         }
         variants = {
             "hand-written (requests + json.dumps)": (HAND_WRITTEN, [connection["host"], connection["password"]]),
-            "UnsubscribeListOperator, JSON": (OPERATOR, ["json"]),
-            "UnsubscribeListOperator, XML": (OPERATOR, ["xml"]),
+            "UnsubscribeListOperator, JSON": (OPERATOR, ["json", "untracked"]),
+            "UnsubscribeListOperator, XML": (OPERATOR, ["xml", "untracked"]),
+            "UnsubscribeListOperator, JSON, change tracking": (OPERATOR, ["json", "tracked"]),
         }
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         for _ in range(repeats):  # interleaved, so drift on a shared machine hits every variant alike
             for name, (code, args) in variants.items():
-                out = workdir / "out.jsonl"
+                out = workdir / str(size) / "out.jsonl"  # (a folder per size: its own change-tracking state)
+                out.parent.mkdir(exist_ok=True)
                 results[name].append(run_process(code, [*args, str(out)], env))
                 out.unlink()
         baseline = statistics.median(seconds for seconds, _ in results["hand-written (requests + json.dumps)"])

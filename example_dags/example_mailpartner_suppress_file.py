@@ -3,7 +3,10 @@
 Shows the main job of this provider, failing closed at every step:
 
 1. ``fetch_unsubscribes`` writes the whole list to ``<root>/runs/<dag_id>/<run_id>/unsubscribes.jsonl``
-   (atomically, with a SHA-256 manifest as XCom).
+   (atomically, with a SHA-256 manifest as XCom), and beside it ``unsubscribes.changes.jsonl``: who
+   joined and who left the list since the previous run. A list that lost more than 5% of the
+   previous one, or all of it, is refused and nothing runs after it; when the loss is real, trigger
+   the run with the ``mailpartner_max_removed_ratio`` param (the trigger form shows it).
 2. ``suppress_contacts`` checks that file against its manifest, then streams ``<root>/contacts.csv``
    (a CSV as Excel writes it — ``,`` or ``;``, UTF-8 or cp1252 — with an address column such as
    ``email`` or ``Adresse e-mail``; every other column passes through, byte for byte) into
@@ -39,7 +42,7 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_mailpartner.operators.suppression import SuppressContactsOperator
 from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOperator
@@ -58,6 +61,10 @@ with DAG(
     catchup=False,
     tags=["mailpartner", "example"],
     doc_md=__doc__,
+    params={  # empty: the task's guards; set for one run when the list really shrank
+        "mailpartner_max_removed_ratio": Param(None, type=["null", "number"], minimum=0, maximum=1),
+        "mailpartner_allow_empty": Param(None, type=["null", "boolean"]),
+    },
 ) as dag:
     fetch = UnsubscribeListOperator(task_id="fetch_unsubscribes", output_path=f"{RUN_FOLDER}/unsubscribes.jsonl")
     suppress = SuppressContactsOperator(  # every contact on the list, in any case or Unicode form, goes to the report

@@ -4,14 +4,17 @@ Starts a sandbox seeded with a few thousand unsubscribes, writes a contact file 
 saves it (cp1252, ";", CRLF, an "Adresse e-mail" column) of tens of thousands of rows in which some
 listed addresses reappear in other cases and with white space around them, and runs
 ``example_mailpartner_suppress_file`` with ``dag.test()`` on a local AIRFLOW_HOME with SQLite
-(``.demo/``). Ends with a summary read from the files the DAG wrote, and stops the sandbox whatever
-happens. With AIRFLOW_CONN_MAILPARTNER_DEFAULT set in the environment, that connection (your real
-account) is used instead of the sandbox, with synthetic contacts.
+(``.demo/``) for two days: between them, a few people leave the list (they re-subscribed) and a few
+new unsubscribes arrive, and the second day reports them. Ends with a summary read from the files
+the DAG wrote, and stops the sandbox whatever happens. With AIRFLOW_CONN_MAILPARTNER_DEFAULT set in
+the environment, that connection (your real account) is used instead of the sandbox, with synthetic
+contacts.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 import shutil
@@ -19,10 +22,15 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_mailpartner.testing import MailPartnerSandbox
 
 DEMO_UNSUBSCRIBES = 3000
+LEFT_OVERNIGHT, JOINED_OVERNIGHT = 30, 20  # between the two days: 1% leave the list (under the 5% guard)
 DEMO_CONTACTS = 30_000
 EXCEL_ENCODING, EXCEL_DELIMITER = "cp1252", ";"  # the contact file is what French Excel saves as "CSV"
 PLANTED_SHARE = 2  # every second listed address reappears among the contacts, in another form
@@ -66,7 +74,9 @@ def main() -> int:
     }
     airflow = str(Path(sys.executable).with_name("airflow"))
     log = DEMO / "airflow.log"
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    today = datetime.now(UTC)
+    days = [(today - timedelta(days=1)).strftime("%Y-%m-%d"), today.strftime("%Y-%m-%d")]
+    sandbox = None
 
     from airflow_provider_mailpartner.testing import MailPartnerSandbox
 
@@ -74,23 +84,43 @@ def main() -> int:
         if os.environ.get(CONN_ENV):
             print(f"Using the connection in {CONN_ENV} (not the sandbox), with synthetic contacts.")
             planted = write_contacts(data / "contacts.csv", listed=[], planted=[])
+            planted_emails: set[str] = set()
         else:
             sandbox = stack.enter_context(MailPartnerSandbox())
             sandbox.backend.generate(DEMO_UNSUBSCRIBES, seed=2026)
             env.update(sandbox.airflow_env("mailpartner_default"))
             listed = [entry["email"] for entry in sandbox.backend.entries()]
+            planted_emails = set(listed[::PLANTED_SHARE])
             planted = write_contacts(data / "contacts.csv", listed=listed, planted=listed[::PLANTED_SHARE])
             print(f"Sandbox on {sandbox.url} with {len(listed)} unsubscribes.")
         hidden = f", {planted} of them listed addresses in another case or spacing" if planted else ""
         print(f"Contact file (French Excel: cp1252, ';', 'Adresse e-mail'): {DEMO_CONTACTS} rows{hidden}.")
         print(f"Preparing Airflow's metadata DB (SQLite in {shown(home)}) ...")
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=True)
-        print(f"Running {DAG_ID} for {day} through Airflow (its log: {shown(log)}) ...")
         dag_file = str(dags / f"{DAG_ID}.py")
-        run = subprocess.run(
-            [sys.executable, "-c", RUN_DAG, dag_file, DAG_ID, day], env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
+        for number, day in enumerate(days):
+            if number and sandbox is not None:
+                change_overnight(sandbox, keep=planted_emails)
+                print(f"Overnight: {LEFT_OVERNIGHT} people leave the list, {JOINED_OVERNIGHT} new unsubscribes.")
+            print(f"Running {DAG_ID} for {day} through Airflow (its log: {shown(log)}) ...")
+            run = subprocess.run(
+                [sys.executable, "-c", RUN_DAG, dag_file, DAG_ID, day],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+            if run.returncode != 0:
+                break
     return summarize(data, succeeded=run.returncode == 0, planted=planted, seconds=time.monotonic() - started)
+
+
+def change_overnight(sandbox: MailPartnerSandbox, keep: set[str]) -> None:
+    """A few entries leave the list (none of the addresses hidden among the contacts), a few join it."""
+    leaving = [entry for entry in sandbox.backend.entries() if entry["email"] not in keep][:LEFT_OVERNIGHT]
+    for entry in leaving:
+        sandbox.backend.delete(entry["id"])
+    for number in range(JOINED_OVERNIGHT):
+        sandbox.backend.add(f"nouveau.desabonne.{number}@exemple.fr")
 
 
 def shown(path: Path) -> str:
@@ -139,8 +169,9 @@ def summarize(data: Path, *, succeeded: bool, planted: int, seconds: float) -> i
     if not succeeded or not published.exists():
         print(f"\nFAILED: the DAG run did not succeed; see {shown(DEMO / 'airflow.log')}", file=sys.stderr)
         return 1
-    (run_folder,) = (data / "runs" / DAG_ID).iterdir()  # the data folder is new: the one run's, named by its run_id
+    run_folder = max((data / "runs" / DAG_ID).iterdir())  # the last day's: run ids sort by their start
     fetched = sum(1 for _ in (run_folder / "unsubscribes.jsonl").open())
+    changes = [json.loads(line)["change"] for line in (run_folder / "unsubscribes.changes.jsonl").open()]
     contacts_in = len(excel_rows(data / "contacts.csv")) - 1  # the outputs keep the contact file's dialect
     reasons = [row[2] for row in excel_rows(run_folder / "contacts.suppressed.csv")[1:]]
     contacts_out = len(excel_rows(published)) - 1
@@ -148,6 +179,7 @@ def summarize(data: Path, *, succeeded: bool, planted: int, seconds: float) -> i
     print()
     print(f"DAG run               : success ({DAG_ID}, {run_folder.name})")
     print(f"Unsubscribes fetched  : {fetched}")
+    print(f"Since the day before  : {changes.count('added')} added, {changes.count('removed')} removed (re-subscribed)")
     print(f"Contacts in           : {contacts_in}")
     print(f"Contacts suppressed   : {unsubscribed} unsubscribed, {reasons.count('invalid_email')} invalid address")
     print(f"Contacts out          : {contacts_out}")
@@ -157,7 +189,8 @@ def summarize(data: Path, *, succeeded: bool, planted: int, seconds: float) -> i
     counts_add_up = contacts_in == contacts_out + len(reasons)
     if planted:  # against the sandbox, where the answer is known
         print(f"Check                 : {planted} listed addresses hidden among the contacts, {unsubscribed} removed")
-        return 0 if counts_add_up and unsubscribed == planted else 1
+        overnight = (changes.count("added"), changes.count("removed")) == (JOINED_OVERNIGHT, LEFT_OVERNIGHT)
+        return 0 if counts_add_up and unsubscribed == planted and overnight else 1
     return 0 if counts_add_up else 1
 
 

@@ -81,6 +81,7 @@ class SuppressContactsOperator(TemplatedOperator):
         self.output_encoding = output_encoding
 
     def execute(self, context: Context) -> dict[str, object]:
+        from airflow_provider_mailpartner.metrics import emit
         from airflow_provider_mailpartner.storage import storage_path
         from airflow_provider_mailpartner.suppression import suppress_csv
 
@@ -93,6 +94,10 @@ class SuppressContactsOperator(TemplatedOperator):
             delimiter=self.delimiter,
             encoding=self.encoding,
             output_encoding=self.output_encoding,
+        )
+        counts = {"rows_in": summary.rows_in, "rows_out": summary.rows_out, "suppressed": summary.suppressed}
+        emit(
+            "suppression", {**counts, "invalid": summary.invalid}, tags={"dag_id": self.dag_id, "task_id": self.task_id}
         )
         return summary.as_dict()
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,8 @@ from airflow_provider_mailpartner.client.commands import REQUESTS_PER_MINUTE, Ap
 from airflow_provider_mailpartner.client.pacing import MAX_REQUESTS_PER_MINUTE
 from airflow_provider_mailpartner.contact_files import check_options
 from airflow_provider_mailpartner.exceptions import MailPartnerError
+from airflow_provider_mailpartner.list_changes import CHANGE_KINDS, Guards
+from airflow_provider_mailpartner.list_state import default_state_root
 from airflow_provider_mailpartner.operators.assets import asset_uri, outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
 from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat, write_records
@@ -38,6 +41,10 @@ DEFAULT_MAX_XCOM_RECORDS = 20_000
 """Airflow 3 tasks hang or die on large XComs; past this many records, write to storage."""
 
 DEFAULT_CONN_ID = "mailpartner_default"
+RATIO_PARAM = "mailpartner_max_removed_ratio"
+"""DAG param (or run conf key) that sets the list operator's ``max_removed_ratio`` for one run."""
+ALLOW_EMPTY_PARAM = "mailpartner_allow_empty"
+"""DAG param (or run conf key) that sets the list operator's ``allow_empty`` for one run."""
 FAILED_SHOWN = 50
 _NOT_SENT = RuntimeError("not sent: an earlier error stopped the task")
 
@@ -63,10 +70,24 @@ class UnsubscribeListOperator(TemplatedOperator):
         or a datetime (templated). The API has no filter, so the whole list is fetched and filtered
         here. A value without an offset is read in the connection's time zone.
     :param max_xcom_records: without ``output_path``, fail rather than push more records than this.
-    :return: the records (XCom mode), or ``{"path", "format", "count", "sha256"}`` (storage mode).
+    :param track_changes: with ``output_path``, compare the list with the previous run's snapshot:
+        write the changes beside the file (``<name>.changes.<ext>``: ``added``, ``removed``,
+        ``changed`` entries, matched by id), count them in the manifest, and refuse (publishing
+        nothing) a list that lost too much. False turns tracking and the guards off.
+    :param state_path: the folder of the tracking state and its snapshots (templated). By default
+        ``.mailpartner-state`` in the folder of ``output_path`` up to its first template.
+    :param max_removed_ratio: refuse the list when more than this share of the previous snapshot's
+        entries are gone (default 0.05). The DAG param ``mailpartner_max_removed_ratio`` overrides it
+        for one run.
+    :param allow_empty: accept an empty list when the previous one had entries (refused by default,
+        whatever the ratio). The DAG param ``mailpartner_allow_empty`` overrides it for one run.
+    :return: the records (XCom mode), or the manifest (storage mode): ``{"path", "format", "count",
+        "sha256"}``, and with change tracking ``fetched``, ``added``, ``removed``, ``changed``,
+        ``previous_count``, ``previous_sha256``, ``snapshot_sha256``, ``first_snapshot``,
+        ``changes_path``, ``changes_sha256``.
     """
 
-    template_fields: Sequence[str] = ("output_path", "created_since")
+    template_fields: Sequence[str] = ("output_path", "created_since", "state_path")
     ui_color = "#fde9d9"
 
     def __init__(
@@ -78,6 +99,10 @@ class UnsubscribeListOperator(TemplatedOperator):
         response_format: str | None = None,
         created_since: str | datetime | None = None,
         max_xcom_records: int = DEFAULT_MAX_XCOM_RECORDS,
+        track_changes: bool = True,
+        state_path: str | ObjectStoragePath | None = None,
+        max_removed_ratio: float = 0.05,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         if output_format not in OUTPUT_FORMATS:
@@ -89,6 +114,9 @@ class UnsubscribeListOperator(TemplatedOperator):
             _check_suffix(output_path, output_format)
         if (fixed := untemplated(output_path)) is not None:
             kwargs["outlets"] = outlets_declaring(fixed, kwargs.pop("outlets", None))
+        Guards(max_removed_ratio, allow_empty)  # refuses a ratio outside [0, 1] when the DAG is parsed
+        if state_path is not None:
+            refuse_relative(state_path, "state_path")
         super().__init__(**kwargs)
         self.mailpartner_conn_id = mailpartner_conn_id
         self.output_path = output_path
@@ -96,6 +124,12 @@ class UnsubscribeListOperator(TemplatedOperator):
         self.response_format = response_format
         self.created_since = created_since
         self.max_xcom_records = max_xcom_records
+        self.track_changes = track_changes
+        self.state_path = state_path
+        # From the path as written: its part before the first template stays the same from run to run.
+        self._default_state_root = None if output_path is None else default_state_root(output_path)
+        self.max_removed_ratio = max_removed_ratio
+        self.allow_empty = allow_empty
 
     def execute(self, context: Context) -> list[UnsubscribeRecord] | Manifest:
         from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
@@ -103,30 +137,85 @@ class UnsubscribeListOperator(TemplatedOperator):
         hook = MailPartnerHook(self.mailpartner_conn_id, response_format=self.response_format)
         since = _moment(self.created_since, hook.settings.timezone)
         started = time.monotonic()
-        fetched: Counted[UnsubscribeRecord] | None = None
-        kept: Iterable[UnsubscribeRecord] = hook.iter_unsubscribe_records()
-        if since is not None:  # the API has no filter: everything is fetched, then filtered here
-            fetched = Counted(kept)
-            kept = (record for record in fetched if datetime.fromisoformat(record["created_at"]) >= since)
-        if self.output_path is None:
-            result: list[UnsubscribeRecord] | Manifest = self._to_xcom(kept)
-            count, where = len(result), "XCom"
-        else:
+        records = hook.iter_unsubscribe_records()
+        keep = None if since is None else partial(_created_since, since)  # the API has no filter
+        if self.output_path is not None:
             _check_suffix(self.output_path, self.output_format)  # rendered: checked again
-            path = storage_path(self.output_path, "output_path")
-            # lineage=False: get_openlineage_facets_on_complete reports the file.
-            result = write_records(kept, path, self.output_format, lineage=False)
-            count, where = result["count"], result["path"]
-            self._describe_asset_event(context, result)
+            manifest = self._publish(context, records, keep)
+            self.log.info(
+                "%d unsubscribes fetched from MailPartner, %d kept%s, written to %s in %.2f s",
+                manifest.get("fetched", manifest["count"]),
+                manifest["count"],
+                f" (created since {since.isoformat()})" if since else "",
+                manifest["path"],
+                time.monotonic() - started,
+            )
+            self._describe_asset_event(context, manifest)
+            changes: dict[str, int] = {name: cast(int, v) for name, v in manifest.items() if name in CHANGE_KINDS}
+            self._emit_metrics(cast(int, manifest.get("fetched", manifest["count"])), manifest["count"], changes)
+            return manifest
+        fetched = Counted(records)
+        result = self._to_xcom(fetched if keep is None else filter(keep, fetched))
         self.log.info(
-            "%d unsubscribes fetched from MailPartner, %d kept%s, written to %s in %.2f s",
-            count if fetched is None else fetched.count,
-            count,
+            "%d unsubscribes fetched from MailPartner, %d kept%s, returned as XCom in %.2f s",
+            fetched.count,
+            len(result),
             f" (created since {since.isoformat()})" if since else "",
-            where,
             time.monotonic() - started,
         )
+        self._emit_metrics(fetched.count, len(result), {})
         return result
+
+    def _emit_metrics(self, fetched: int, kept: int, changes: Mapping[str, int]) -> None:
+        """``mailpartner.unsubscribe_list.*``: fetched, kept and the changes as counters, the list's size as a gauge."""
+        from airflow_provider_mailpartner.metrics import emit
+
+        tags = {"dag_id": self.dag_id, "task_id": self.task_id, "conn_id": self.mailpartner_conn_id}
+        emit("unsubscribe_list", {"fetched": fetched, "kept": kept, **changes}, tags=tags, gauges={"size": fetched})
+
+    def _publish(
+        self,
+        context: Context,
+        records: Iterable[UnsubscribeRecord],
+        keep: Callable[[UnsubscribeRecord], bool] | None,
+    ) -> Manifest:
+        path = storage_path(str(self.output_path), "output_path")
+        if not self.track_changes:
+            # lineage=False: get_openlineage_facets_on_complete reports the file.
+            return write_records(
+                records if keep is None else filter(keep, records), path, self.output_format, lineage=False
+            )
+        from airflow_provider_mailpartner.list_snapshots import Tracking, publish_with_changes
+        from airflow_provider_mailpartner.list_state import state_folder
+
+        root = self.state_path or self._default_state_root
+        if root is None:
+            raise ValueError(
+                "output_path leaves no folder for the change-tracking state before its first template: give "
+                "state_path (a folder that stays the same from run to run), or track_changes=False"
+            )
+        folder = state_folder(root, self.dag_id, self.task_id, self.mailpartner_conn_id)
+        tracking = Tracking(folder, self._guards(context), self.mailpartner_conn_id, context.get("run_id"))
+        return publish_with_changes(records, path, self.output_format, tracking, keep)
+
+    def _guards(self, context: Context) -> Guards:
+        """The task's guards, with this run's DAG params over them (:data:`RATIO_PARAM`, :data:`ALLOW_EMPTY_PARAM`)."""
+        params = context.get("params") or {}
+        ratio = params.get(RATIO_PARAM)
+        allow_empty = params.get(ALLOW_EMPTY_PARAM)
+        guards = Guards(
+            self.max_removed_ratio if ratio is None else _ratio(ratio),
+            self.allow_empty if allow_empty is None else _flag(allow_empty, ALLOW_EMPTY_PARAM),
+        )
+        if (guards.max_removed_ratio, guards.allow_empty) != (self.max_removed_ratio, self.allow_empty):
+            self.log.warning(
+                "Guards for this run set by DAG params: max_removed_ratio=%s, allow_empty=%s (the task says %s, %s)",
+                guards.max_removed_ratio,
+                guards.allow_empty,
+                self.max_removed_ratio,
+                self.allow_empty,
+            )
+        return guards
 
     def _to_xcom(self, entries: Iterable[UnsubscribeRecord]) -> list[UnsubscribeRecord]:
         records: list[UnsubscribeRecord] = []
@@ -141,14 +230,12 @@ class UnsubscribeListOperator(TemplatedOperator):
         return records
 
     def _describe_asset_event(self, context: Context, manifest: Manifest) -> None:
-        """Put the manifest on the asset event, so a consumer can check the file it is handed."""
+        """Put the manifest on the asset event, so a consumer can check the file it is handed (and see the changes)."""
         uri = asset_uri(str(self.output_path))
         outlet_events = context.get("outlet_events")
         for outlet in self.outlets:
             if outlet_events is not None and isinstance(outlet, Asset) and outlet.uri == uri:
-                outlet_events[outlet].extra.update(
-                    path=manifest["path"], format=manifest["format"], count=manifest["count"], sha256=manifest["sha256"]
-                )
+                outlet_events[outlet].extra.update(manifest)  # type: ignore[arg-type]  # (JSON values only)
 
     def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage[Any, Any]:
         """Lineage for the OpenLineage provider: MailPartner's unsubscribe list in, the written file out.
@@ -328,6 +415,28 @@ class AddUnsubscribesOperator(TemplatedOperator):
 
 def _is_code(outcome: object, code: int) -> bool:
     return isinstance(outcome, MailPartnerError) and outcome.code == code
+
+
+def _created_since(since: datetime, record: UnsubscribeRecord) -> bool:
+    return datetime.fromisoformat(record["created_at"]) >= since
+
+
+def _ratio(value: object) -> float:
+    try:
+        ratio = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ratio = -1.0
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"the DAG param {RATIO_PARAM} must be a number between 0 and 1, not {value!r}")
+    return ratio
+
+
+def _flag(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("true", "false"):
+        return str(value).strip().lower() == "true"
+    raise ValueError(f"the DAG param {name} must be true or false, not {value!r}")
 
 
 def _moment(value: str | datetime | None, zone: ZoneInfo) -> datetime | None:

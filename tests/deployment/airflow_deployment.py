@@ -101,11 +101,13 @@ class Deployment:
         (folder / f"{stem}.stdout").write_text(done.stdout)
         (folder / f"{stem}.stderr").write_text(done.stderr)
 
-    def trigger(self, dag_id: str, logical_date: str | None = None) -> str:
-        """``airflow dags trigger`` (with ``--logical-date`` when given); the new run's id."""
+    def trigger(self, dag_id: str, logical_date: str | None = None, conf: Mapping[str, object] | None = None) -> str:
+        """``airflow dags trigger`` (with ``--logical-date`` and ``--conf`` when given); the new run's id."""
         args = ["dags", "trigger", dag_id, "-o", "json"]
         if logical_date is not None:
             args += ["--logical-date", logical_date]
+        if conf is not None:
+            args += ["--conf", json.dumps(conf)]
         output = self.cli(*args)  # Airflow's own log lines come first on stdout
         (run,) = json.loads(next(line for line in output.splitlines() if line.startswith("[{")))
         return str(run["dag_run_id"])

@@ -360,7 +360,7 @@ def test_a_task_stopped_by_sigterm_while_writing_is_retried_and_the_retry_publis
     assert fetch["try_number"] == 2
     records = check_manifest(deployment.xcom(RETRYING, run_id, "fetch_unsubscribes"), folder / "unsubscribes.jsonl")
     assert len(records) == local.main.backend.count
-    assert sorted(path.name for path in folder.iterdir()) == ["unsubscribes.jsonl"]
+    assert sorted(path.name for path in folder.iterdir()) == ["unsubscribes.changes.jsonl", "unsubscribes.jsonl"]
 
 
 def fetch_state(local: Local, run_id: str) -> str:
@@ -385,6 +385,33 @@ def test_a_task_failed_from_outside_while_writing_leaves_no_staging_file(local: 
     assert run["state"] == "failed"
     assert staging_files(world.run_folder(SUPPRESS_FILE, run_id), world.root / "published") == []
     assert published_bytes(world) == published
+
+
+def test_a_list_that_shrank_is_refused_and_a_run_triggered_with_the_ratio_param_publishes_it(local: Local) -> None:
+    """The guard under the scheduler: nothing runs after a refused list; ``--conf`` raises the ratio for one run."""
+    deployment, world, backend = local.deployment, local.world, local.main.backend
+    published = published_bytes(world)
+    leaving = backend.entries()[: backend.count // 10]  # 10% re-subscribe at once
+    for entry in leaving:
+        backend.delete(entry["id"])
+
+    refused = deployment.trigger(SUPPRESS_FILE)
+    assert deployment.wait_for_run(SUPPRESS_FILE, refused)["state"] == "failed"
+    error_type, error = task_error(deployment.task_log(SUPPRESS_FILE, refused, "fetch_unsubscribes"))
+    assert error_type == "MailPartnerGuardError"
+    assert f"{len(leaving)} of the previous snapshot's" in error
+    assert "nothing was published" in error
+    assert published_bytes(world) == published
+    assert not (world.run_folder(SUPPRESS_FILE, refused) / "unsubscribes.jsonl").exists()
+
+    accepted = deployment.trigger(SUPPRESS_FILE, conf={"mailpartner_max_removed_ratio": 0.2})
+    assert deployment.wait_for_run(SUPPRESS_FILE, accepted)["state"] == "success"
+    manifest = deployment.xcom(SUPPRESS_FILE, accepted, "fetch_unsubscribes")
+    assert (manifest["removed"], manifest["count"]) == (len(leaving), backend.count)
+    changes = (world.run_folder(SUPPRESS_FILE, accepted) / "unsubscribes.changes.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in changes) == sorted(entry["id"] for entry in leaving)
+    log = deployment.task_log(SUPPRESS_FILE, accepted, "fetch_unsubscribes")
+    assert "Guards for this run set by DAG params: max_removed_ratio=0.2" in log
 
 
 def test_the_key_and_the_addresses_are_in_no_log_output_xcom_or_database_row(local: Local) -> None:

@@ -48,7 +48,12 @@ def test_each_account_is_fetched_by_its_own_mapped_task_and_the_set_is_merged(ru
         "merge_suppression_set": "success",
     }
     day = example_root / "runs" / DAG_ID / result.run_id
-    assert sorted(path.name for path in (day / "accounts").iterdir()) == ["mp_brand_a.jsonl", "mp_brand_b.jsonl"]
+    assert sorted(path.name for path in (day / "accounts").iterdir()) == [
+        "mp_brand_a.changes.jsonl",
+        "mp_brand_a.jsonl",
+        "mp_brand_b.changes.jsonl",
+        "mp_brand_b.jsonl",
+    ]
     assert (day / "suppression_set.csv").read_text() == (
         "email,accounts\n"
         "also.b@example.com,mp_brand_b\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pendulum
 import pytest
@@ -52,8 +53,13 @@ def contacts(example_root, mailpartner):
     return example_root
 
 
+STATE = f"runs/.mailpartner-state/{DAG_ID}.fetch_unsubscribes.mailpartner_default"
+
+
 def files_under(root):
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+    """Every file under ``root``; change-tracking snapshots, named at random, as ``snapshot-*.jsonl``."""
+    names = (str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+    return sorted(re.sub(r"snapshot-[^/]*\.jsonl$", "snapshot-*.jsonl", name) for name in names)
 
 
 def test_exactly_the_listed_contacts_are_removed_and_the_clean_list_is_published(run_example, contacts):
@@ -83,8 +89,11 @@ def test_exactly_the_listed_contacts_are_removed_and_the_clean_list_is_published
     assert files_under(contacts) == [
         "contacts.csv",
         "published/contacts.clean.csv",
+        f"{STATE}/snapshot-*.jsonl",
+        f"{STATE}/state.json",
         f"runs/{DAG_ID}/{result.run_id}/contacts.clean.csv",
         f"runs/{DAG_ID}/{result.run_id}/contacts.suppressed.csv",
+        f"runs/{DAG_ID}/{result.run_id}/unsubscribes.changes.jsonl",
         f"runs/{DAG_ID}/{result.run_id}/unsubscribes.jsonl",
     ]
 
@@ -132,8 +141,12 @@ def test_when_the_suppression_fails_the_published_list_stays_and_nothing_new_app
     assert result.task_states["suppress_contacts"] == "failed"
     assert result.task_states["publish_clean_list"] == "upstream_failed"
     assert (contacts / "published" / "contacts.clean.csv").read_bytes() == CLEAN.encode()
-    fetched_only = f"runs/{DAG_ID}/{result.run_id}/unsubscribes.jsonl"
-    assert files_under(contacts) == sorted([*before, fetched_only])  # no clean file, no report
+    fetched = [
+        f"runs/{DAG_ID}/{result.run_id}/unsubscribes.jsonl",
+        f"runs/{DAG_ID}/{result.run_id}/unsubscribes.changes.jsonl",
+    ]
+    snapshot = f"{STATE}/snapshot-*.jsonl"  # the new day's, beside the previous one
+    assert files_under(contacts) == sorted([*before, *fetched, snapshot])  # no clean file, no report
 
 
 def test_a_list_answer_that_cannot_be_trusted_stops_the_run_before_the_contacts(run_example, contacts, mailpartner):

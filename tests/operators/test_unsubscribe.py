@@ -70,13 +70,18 @@ def test_list_to_storage_writes_exactly_what_the_sandbox_served(connection, run_
     assert result.state == "success"
     content = target.read_bytes()
     assert content == expected_bytes(expected_records(connection), output_format)
-    assert result.xcoms["fetch"] == {
+    manifest = result.xcoms["fetch"]
+    assert {key: manifest[key] for key in ("path", "format", "count", "sha256", "fetched", "added", "removed")} == {
         "path": f"file://{target}",
         "format": output_format,
         "count": 503,
         "sha256": hashlib.sha256(content).hexdigest(),
+        "fetched": 503,
+        "added": 503,  # a first run (tests/operators/test_list_tracking.py covers the changes)
+        "removed": 0,
     }
-    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    changes = target.with_name(f"unsubscribes.changes.{output_format}")
+    assert sorted(p.name for p in target.parent.iterdir()) == [".mailpartner-state", changes.name, target.name]
 
 
 def test_the_list_operator_leaves_hook_lineage_to_its_own_openlineage_report(
@@ -105,7 +110,7 @@ def test_templated_path_is_rendered_and_a_rerun_replaces_the_file(connection, ru
     assert run_dag(task, logical_date=when).state == "success"
     written = (tmp_path / "2026-11-26" / "u.jsonl").read_bytes()
     assert written == expected_bytes(expected_records(connection), "jsonl")
-    assert [p.name for p in (tmp_path / "2026-11-26").iterdir()] == ["u.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "2026-11-26").iterdir()) == ["u.changes.jsonl", "u.jsonl"]
 
 
 @pytest.mark.parametrize(
@@ -127,7 +132,7 @@ def test_a_failed_fetch_leaves_the_previous_file_intact_and_nothing_partial(conn
     result = run_dag(task)
     assert result.state == "failed"
     assert (tmp_path / "u.csv").read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["u.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mailpartner-state", "u.changes.csv", "u.csv"]
 
 
 def test_created_since_keeps_only_later_entries(connection, run_dag):
@@ -307,7 +312,9 @@ def test_a_run_removes_staging_files_of_runs_killed_long_ago_but_not_a_live_writ
     for path in (killed, live):
         path.write_text("half a file")
     assert run_dag(f"UnsubscribeListOperator(task_id='fetch', output_path='{target}')").state == "success"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "u.jsonl"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, ".mailpartner-state", "u.changes.jsonl", "u.jsonl"]
+    )
 
 
 def test_an_undefined_name_in_a_template_fails_naming_the_field(connection, run_dag, tmp_path, capfd):

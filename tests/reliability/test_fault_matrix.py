@@ -655,8 +655,10 @@ def test_list_operator_to_storage(
     if run.succeeds:
         assert run.error is None, f"{type(run.error).__name__}: {run.error}"
         wanted = jsonl(expected_records(run.answer))
-        assert folder_bytes(folder) == {"unsubscribes.jsonl": wanted}
-        assert run.result["count"] == len(run.answer.envelope["data"])  # type: ignore[index]
+        published = folder_bytes(folder)
+        assert published["unsubscribes.jsonl"] == wanted
+        assert not [name for name in published if ".partial-" in name], "a staging file was left behind"
+        assert run.result["count"] == run.result["added"] == len(run.answer.envelope["data"])  # type: ignore[index]
     else:
         run.check_error()
         assert folder_bytes(folder) == before, "a failed run changed the published file or left a partial one"
@@ -975,5 +977,10 @@ def test_example_multi_account(
     else:
         assert result.task_states["fetch_unsubscribes[0]"] == "success"
         brand_a = jsonl(expected_records(sound_answer(sandbox, "list", "json")))
-        assert folder_bytes(example_root) == {**before, f"{folder}/accounts/mp_brand_a.jsonl": brand_a}
+        after = folder_bytes(example_root)
+        assert after[f"{folder}/accounts/mp_brand_a.jsonl"] == brand_a
+        # Brand B's files (its list, changes, snapshot and state) are as they were, and nothing else appeared.
+        assert {name: data for name, data in after.items() if "mp_brand_a" not in name} == {
+            name: data for name, data in before.items() if "mp_brand_a" not in name
+        }
     leak_check.assert_clean(repr(result.xcoms), files_under=example_root)

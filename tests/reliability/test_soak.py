@@ -82,6 +82,9 @@ def expected_jsonl(sandbox: MailPartnerSandbox) -> bytes:
     return "".join(lines).encode()
 
 
+CHANGES = "unsubscribes.changes.jsonl"
+
+
 def folder_state(folder: Path) -> dict[str, bytes]:
     """Every file in the output folder, hidden staging files included, with its bytes."""
     return {path.name: path.read_bytes() for path in folder.iterdir()}
@@ -110,7 +113,11 @@ def soak(sandbox: MailPartnerSandbox, folder: Path, runs: int, seed: int) -> Soa
     target = folder / "unsubscribes.jsonl"
     operators = {
         response_format: UnsubscribeListOperator(
-            task_id=f"soak_{response_format}", output_path=f"file://{target}", response_format=response_format
+            task_id=f"soak_{response_format}",
+            output_path=f"file://{target}",
+            response_format=response_format,
+            state_path=f"file://{folder.parent}/state",  # tracked, outside the folder compared here
+            max_removed_ratio=1,  # (the guards have tests of their own: here every sound list must publish)
         )
         for response_format in ("json", "xml")
     }
@@ -126,7 +133,9 @@ def soak(sandbox: MailPartnerSandbox, folder: Path, runs: int, seed: int) -> Soa
             report.failed[type(error).__name__] += 1
             report.outcomes.append(f"{type(error).__name__}/{error.retries}")
             continue
-        assert folder_state(folder) == {target.name: wanted}, f"{where} succeeded with a file unlike the list"
+        published = folder_state(folder)
+        assert published.pop(CHANGES, None) is not None, f"{where} succeeded without a changes file"
+        assert published == {target.name: wanted}, f"{where} succeeded with a file unlike the list"
         assert manifest["count"] == wanted.count(b"\n"), f"{where}: the manifest counts another list"
         report.succeeded += 1
         report.outcomes.append("ok")

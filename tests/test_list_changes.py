@@ -1,0 +1,100 @@
+"""Changes between two snapshots are exactly their set difference by id; the guards refuse what they must."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airflow_provider_mailpartner.exceptions import MailPartnerGuardError
+from airflow_provider_mailpartner.list_changes import Guards, SnapshotRow, changes
+
+
+def row(entry_id: int, email: str = "", created_at: str = "2024-03-01T09:30:00+01:00") -> SnapshotRow:
+    return SnapshotRow(entry_id, email or f"user{entry_id}@example.fr", created_at)
+
+
+def expected_changes(previous: list[SnapshotRow], current: list[SnapshotRow]) -> set[tuple[str, SnapshotRow]]:
+    """The set difference by id, computed the plain way."""
+    before, after = {r.id: r for r in previous}, {r.id: r for r in current}
+    return (
+        {("added", after[i]) for i in after.keys() - before.keys()}
+        | {("removed", before[i]) for i in before.keys() - after.keys()}
+        | {("changed", after[i]) for i in after.keys() & before.keys() if after[i] != before[i]}
+    )
+
+
+def found(previous: list[SnapshotRow], current: list[SnapshotRow], in_id_order: bool) -> set[tuple[str, SnapshotRow]]:
+    result = list(changes(previous, current, in_id_order=in_id_order))
+    pairs = {(c["change"], SnapshotRow(c["id"], c["email"], c["created_at"])) for c in result}
+    assert len(pairs) == len(result)  # nothing reported twice
+    return pairs
+
+
+def test_added_removed_and_changed_entries_are_told_apart():
+    previous = [row(1), row(2), row(3, created_at="2024-03-02T10:00:00+01:00"), row(5)]
+    current = [row(1), row(3), row(4), row(5, "new@example.fr")]
+    assert list(changes(previous, current, in_id_order=True)) == [
+        {"id": 2, "email": "user2@example.fr", "created_at": "2024-03-01T09:30:00+01:00", "change": "removed"},
+        {"id": 3, "email": "user3@example.fr", "created_at": "2024-03-01T09:30:00+01:00", "change": "changed"},
+        {"id": 4, "email": "user4@example.fr", "created_at": "2024-03-01T09:30:00+01:00", "change": "added"},
+        {"id": 5, "email": "new@example.fr", "created_at": "2024-03-01T09:30:00+01:00", "change": "changed"},
+    ]
+
+
+def test_a_first_snapshot_is_all_added_and_an_empty_one_all_removed():
+    rows = [row(1), row(2)]
+    assert [c["change"] for c in changes([], rows, in_id_order=True)] == ["added", "added"]
+    assert [c["change"] for c in changes(rows, [], in_id_order=True)] == ["removed", "removed"]
+
+
+snapshots = st.lists(
+    st.builds(row, st.integers(1, 60), st.sampled_from(["a@x.fr", "b@x.fr", ""]), st.sampled_from(["d1", "d2"])),
+    max_size=40,
+    unique_by=lambda r: r.id,
+)
+
+
+@given(snapshots, snapshots)
+def test_the_merge_finds_exactly_the_set_difference_of_two_snapshots_in_id_order(previous, current):
+    previous, current = sorted(previous, key=lambda r: r.id), sorted(current, key=lambda r: r.id)
+    assert found(previous, current, in_id_order=True) == expected_changes(previous, current)
+
+
+@given(snapshots, snapshots)
+def test_snapshots_in_any_order_are_compared_by_id(previous, current):
+    assert found(previous, current, in_id_order=False) == expected_changes(previous, current)
+
+
+@pytest.mark.parametrize(
+    ("count", "previous_count", "removed"),
+    [(0, 0, 0), (95, 100, 5), (1000, 100, 5), (100, 0, 0), (10, 10, 0)],
+)
+def test_lists_within_the_guards_pass(count, previous_count, removed):
+    Guards().check(count=count, previous_count=previous_count, removed=removed)
+
+
+def test_more_removed_than_the_ratio_allows_is_refused_with_the_way_out():
+    with pytest.raises(
+        MailPartnerGuardError,
+        match=r"6 of the previous snapshot's 100 .*\(6\.0%\).*mailpartner_max_removed_ratio set to 0\.06 ",
+    ) as caught:
+        Guards().check(count=1094, previous_count=100, removed=6)
+    assert (caught.value.count, caught.value.previous_count, caught.value.removed) == (1094, 100, 6)
+    again = pickle.loads(pickle.dumps(caught.value))  # Airflow ships task errors between processes
+    assert (again.message, again.removed, again.previous_count) == (caught.value.message, 6, 100)
+    Guards(max_removed_ratio=0.06).check(count=1094, previous_count=100, removed=6)
+
+
+def test_an_empty_list_after_a_non_empty_one_is_refused_even_under_a_ratio_of_one():
+    with pytest.raises(MailPartnerGuardError, match=r"empty.*mailpartner_allow_empty"):
+        Guards(max_removed_ratio=1).check(count=0, previous_count=3, removed=3)
+    Guards(allow_empty=True).check(count=0, previous_count=3, removed=3)
+
+
+@pytest.mark.parametrize("ratio", [-0.1, 1.5])
+def test_a_ratio_outside_zero_to_one_is_refused(ratio):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Guards(max_removed_ratio=ratio)
