@@ -172,6 +172,37 @@ def read_records(
         )
 
 
+def manifest_records(manifest: Mapping[str, object]) -> Iterator[UnsubscribeRecord]:
+    """The records of the file a list operator's manifest (its XCom) describes, streamed.
+
+    Fails closed, at the end of the iterator: a file whose bytes or record count differ from the
+    manifest raises :class:`RecordFileError`.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    path, output_format, sha256, count = _manifest_fields(manifest)
+    read = 0
+    for record in read_records(ObjectStoragePath(path), output_format, sha256=sha256):
+        read += 1
+        yield record
+    if read != count:
+        raise RecordFileError(f"{path}: holds {read} records, its manifest says {count}")
+
+
+def _manifest_fields(manifest: Mapping[str, object]) -> tuple[str, OutputFormat, str, int]:
+    """Path, format, SHA-256 and count of a manifest, refused unless each has its documented type."""
+    path, output_format = manifest.get("path"), manifest.get("format")
+    sha256, count = manifest.get("sha256"), manifest.get("count")
+    if (
+        not isinstance(path, str)
+        or output_format not in OUTPUT_FORMATS
+        or not isinstance(sha256, str)
+        or not isinstance(count, int)
+    ):
+        raise RecordFileError(f"not a record-file manifest (path, format, count, sha256): {sorted(manifest)}")
+    return path, output_format, sha256, count
+
+
 def _hashed_lines(handle: IO[bytes], digest: hashlib._Hash) -> Iterator[str]:
     for line in handle:
         digest.update(line)

@@ -27,13 +27,7 @@ from airflow_provider_mailpartner.contact_files import (
     sniff_dialect,
     unreadable,
 )
-from airflow_provider_mailpartner.record_files import (
-    OUTPUT_FORMATS,
-    OutputFormat,
-    RecordFileError,
-    read_records,
-)
-from airflow_provider_mailpartner.records import Counted
+from airflow_provider_mailpartner.record_files import manifest_records
 from airflow_provider_mailpartner.storage import open_without_lineage, staged, storage_path
 
 if TYPE_CHECKING:
@@ -159,14 +153,8 @@ class SuppressionSet:
         Fails closed: a file whose bytes or record count differ from the manifest raises
         :class:`~airflow_provider_mailpartner.record_files.RecordFileError` (a ``ValueError``).
         """
-        from airflow.sdk import ObjectStoragePath
-
-        path, output_format, sha256, count = _manifest_fields(manifest)
-        records = Counted(read_records(ObjectStoragePath(path), output_format, sha256=sha256))
-        suppression = cls.from_records(records)  # streamed: a list of a million records would outlive the young GC
-        if records.count != count:
-            raise RecordFileError(f"{path}: holds {records.count} records, its manifest says {count}")
-        return suppression
+        # Streamed: a list of a million records would outlive the young GC.
+        return cls.from_records(manifest_records(manifest))
 
     def add(self, email: str, unsubscribe_id: int) -> None:
         """List ``email``; raises :class:`InvalidEmailError` when it cannot be normalised."""
@@ -201,20 +189,6 @@ class SuppressionSet:
         listed = self._ids.get(key)
         if listed is None or unsubscribe_id < listed:
             self._ids[key] = unsubscribe_id
-
-
-def _manifest_fields(manifest: Mapping[str, object]) -> tuple[str, OutputFormat, str, int]:
-    """Path, format, SHA-256 and count of a manifest, refused unless each has its documented type."""
-    path, output_format = manifest.get("path"), manifest.get("format")
-    sha256, count = manifest.get("sha256"), manifest.get("count")
-    if (
-        not isinstance(path, str)
-        or output_format not in OUTPUT_FORMATS
-        or not isinstance(sha256, str)
-        or not isinstance(count, int)
-    ):
-        raise RecordFileError(f"not a record-file manifest (path, format, count, sha256): {sorted(manifest)}")
-    return path, output_format, sha256, count
 
 
 @dataclasses.dataclass(frozen=True)

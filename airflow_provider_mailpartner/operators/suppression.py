@@ -125,13 +125,14 @@ def suppression_set(unsubscribes: Mapping[str, object] | str) -> SuppressionSet:
     from airflow_provider_mailpartner.storage import storage_path
     from airflow_provider_mailpartner.suppression import SuppressionSet
 
-    manifest = _manifest(unsubscribes)
+    manifest = manifest_of(unsubscribes)
     if manifest is not None:
         return SuppressionSet.from_manifest(manifest)
     return SuppressionSet.from_records(read_records(storage_path(str(unsubscribes), "unsubscribes")))
 
 
-def _manifest(unsubscribes: Mapping[str, object] | str) -> Mapping[str, object] | None:
+def manifest_of(unsubscribes: Mapping[str, object] | str) -> Mapping[str, object] | None:
+    """``unsubscribes`` as a manifest, or None for a path (one templated from XCom arrives as text: read back)."""
     if isinstance(unsubscribes, Mapping):
         return unsubscribes
     text = str(unsubscribes).strip()
@@ -149,7 +150,7 @@ def _manifest(unsubscribes: Mapping[str, object] | str) -> Mapping[str, object] 
 def _list_path(unsubscribes: Mapping[str, object] | str) -> str | None:
     """The list file's path, for lineage; None when it cannot be told (lineage must not raise)."""
     try:
-        manifest = _manifest(unsubscribes)
+        manifest = manifest_of(unsubscribes)
     except ValueError:
         return None
     path = manifest.get("path") if manifest is not None else unsubscribes

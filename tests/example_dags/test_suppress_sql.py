@@ -6,27 +6,17 @@ Every test runs on SQLite, and on PostgreSQL when ``MAILPARTNER_TEST_POSTGRES_UR
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
-import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from airflow_provider_mailpartner.testing import Fault, MailPartnerSandbox
 from tests.example_dags.conftest import RunExample
+from tests.sql_databases import DATABASE_KINDS, Database, Row, database_for
 
 DAG_FILE = "example_mailpartner_suppress_sql.py"
 DAG_ID = "example_mailpartner_suppress_sql"
-POSTGRES_ENV = "MAILPARTNER_TEST_POSTGRES_URI"
-PARIS = ZoneInfo("Europe/Paris")  # the sandbox connection's time zone: dates come back with Paris offsets
 
 UNSUBSCRIBES = [
     {"id": 1, "email": "alice@example.fr", "created_at": "2024-03-01 09:30:00"},
@@ -42,7 +32,7 @@ CONTACTS = [
     (1, " Alice@Example.FR ", None),
     (2, "bob@example.com", None),
     (3, "zoe\u0308@EXÄMPLE.fr", None),  # decomposed ë, upper case, Unicode domain
-    (4, "carol@example.org", CAROL_MARKED),  # already marked: keeps its date
+    (4, "carol@example.org", CAROL_MARKED),  # marked with another date: moved to the listing's
     (5, "erin@example.fr", None),  # not listed
     (6, "paul@localhost", None),  # an address that does not normalise matches nothing
     (7, None, None),
@@ -60,143 +50,50 @@ EXPECTED_CONTACTS = [
     (1, " Alice@Example.FR ", "2024-03-01T09:30:00+01:00"),
     (2, "bob@example.com", "2024-06-10T14:00:00+02:00"),
     (3, "zoe\u0308@EXÄMPLE.fr", "2024-01-15T08:00:00+01:00"),
-    (4, "carol@example.org", CAROL_MARKED),
+    (4, "carol@example.org", "2024-09-01T08:00:00+02:00"),
     (5, "erin@example.fr", None),
     (6, "paul@localhost", None),
     (7, None, None),
 ]
-EXPECTED_SUMMARY = {"upserted": 7, "changed": 7, "invalid": 1, "contacts_marked": 3}
-STALE_ROW = (1, "alice@old.example", "alice@old.example", "2019-05-05T10:00:00+02:00")
-CREATE_UNSUBSCRIBES = (  # as the DAG creates it, to give a test a table from an earlier run
-    "CREATE TABLE mailpartner_unsubscribes (id BIGINT PRIMARY KEY, email TEXT NOT NULL, email_key TEXT, "
-    "created_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+EXPECTED_SUMMARY = {
+    "table": "mailpartner_unsubscribes",
+    "entries": 7,
+    "opened": 7,
+    "closed": 0,
+    "invalid": 1,
+    "contacts_marked": 4,
+    "contacts_unmarked": 0,
+}
+STALE_ROW = (1, "alice@old.example", "alice@old.example", "2019-05-05T10:00:00+02:00", "2019-05-05T10:00:00+02:00")
+CREATE_UNSUBSCRIBES = (  # as the operator creates it, to give a test a table from an earlier run
+    "CREATE TABLE mailpartner_unsubscribes (id BIGINT NOT NULL, email TEXT NOT NULL, email_key TEXT, "
+    "created_at TIMESTAMP WITH TIME ZONE NOT NULL, valid_from TIMESTAMP WITH TIME ZONE NOT NULL, "
+    "valid_to TIMESTAMP WITH TIME ZONE, PRIMARY KEY (id, valid_from))"
+)
+INSERT_STALE = (
+    "INSERT INTO mailpartner_unsubscribes (id, email, email_key, created_at, valid_from) VALUES (?, ?, ?, ?, ?)"
 )
 
-Row = tuple[Any, ...]
+
+CURRENT = "SELECT id, email, email_key, created_at FROM mailpartner_unsubscribes WHERE valid_to IS NULL ORDER BY id"
 
 
-class Database(ABC):
-    """One test's database, reached by the test directly and by the DAG through ``mailpartner_example_db``."""
-
-    def __init__(self, kind: str, placeholder: str, timestamp_type: str) -> None:
-        self.kind = kind
-        self.placeholder = placeholder
-        self.timestamp_type = timestamp_type
-
-    @abstractmethod
-    def connect(self) -> Any: ...
-
-    def execute(self, sql: str, rows: list[Row] | None = None) -> None:
-        """Run one statement (for each of ``rows``) and commit."""
-        conn = self.connect()
-        try:
-            if rows is None:
-                conn.execute(sql)
-            else:
-                conn.cursor().executemany(sql.replace("?", self.placeholder), rows)
-            conn.commit()
-        finally:
-            conn.close()
-
-    @abstractmethod
-    def tables(self) -> list[str]: ...
-
-    def dump(self) -> dict[str, list[Row]]:
-        """Every row of both tables, timestamps as ISO text in Paris time (SQLite's are the stored text)."""
-        queries = {
-            "mailpartner_unsubscribes": "SELECT id, email, email_key, created_at FROM mailpartner_unsubscribes",
-            "contacts": "SELECT id, email, unsubscribed_at FROM contacts",
-        }
-        present = self.tables()
-        conn = self.connect()
-        try:
-            return {
-                table: sorted(tuple(_as_text(value) for value in row) for row in conn.execute(f"{sql} ORDER BY id"))
-                for table, sql in queries.items()
-                if table in present
-            }
-        finally:
-            conn.close()
-
-    def create_contacts(self) -> None:
-        self.execute(
-            f"CREATE TABLE contacts (id BIGINT PRIMARY KEY, email TEXT, unsubscribed_at {self.timestamp_type})"
-        )
-        self.execute("INSERT INTO contacts (id, email, unsubscribed_at) VALUES (?, ?, ?)", CONTACTS)
-
-
-class SqliteDatabase(Database):
-    def __init__(self, path: Path) -> None:
-        super().__init__("sqlite", "?", "TEXT")
-        self.path = path
-
-    def connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path)
-
-    def tables(self) -> list[str]:
-        conn = self.connect()
-        try:
-            return sorted(name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
-        finally:
-            conn.close()
-
-
-class PostgresDatabase(Database):
-    def __init__(self, uri: str, schema: str) -> None:
-        super().__init__("postgres", "%s", "TIMESTAMP WITH TIME ZONE")
-        self.uri = uri
-        self.schema = schema
-
-    def connect(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(self.uri, options=f"-c search_path={self.schema}")
-
-    def tables(self) -> list[str]:
-        conn = self.connect()
-        try:
-            rows = conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,)
-            )
-            return sorted(name for (name,) in rows)
-        finally:
-            conn.close()
-
-
-def _as_text(value: object) -> object:
-    return value.astimezone(PARIS).isoformat() if isinstance(value, datetime) else value
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=DATABASE_KINDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     """An empty database behind ``mailpartner_example_db``: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        db: Database = SqliteDatabase(tmp_path / "crm.db")
-        connection: dict[str, object] = {"conn_type": "sqlite", "host": str(tmp_path / "crm.db")}
-        monkeypatch.setenv("AIRFLOW_CONN_MAILPARTNER_EXAMPLE_DB", json.dumps(connection))
+    with database_for(request.param, tmp_path, monkeypatch, "mailpartner_example_db") as db:
         yield db
-        return
-    uri = os.environ.get(POSTGRES_ENV)
-    if not uri:
-        pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL server to run the DAG against (.ci/run starts one)")
-    parts = urlsplit(uri)
-    schema = f"mailpartner_test_{uuid.uuid4().hex[:12]}"
-    db = PostgresDatabase(uri, schema)
-    db.execute(f"CREATE SCHEMA {schema}")
-    connection = {
-        "conn_type": "postgres",
-        "host": parts.hostname,
-        "port": parts.port or 5432,
-        "login": unquote(parts.username or ""),
-        "password": unquote(parts.password or ""),
-        "schema": parts.path.lstrip("/"),  # Airflow's "schema" of a postgres connection is the database
-        "extra": {"options": f"-c search_path={schema}"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_MAILPARTNER_EXAMPLE_DB", json.dumps(connection))
-    try:
-        yield db
-    finally:
-        db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def dump(database: Database) -> dict[str, list[Row]]:
+    """The current list in the mirror, and the contacts."""
+    tables = database.tables()
+    found = {}
+    if "mailpartner_unsubscribes" in tables:
+        found["mailpartner_unsubscribes"] = database.query(CURRENT)
+    if "contacts" in tables:
+        found["contacts"] = database.query("SELECT id, email, unsubscribed_at FROM contacts ORDER BY id")
+    return found
 
 
 @pytest.fixture
@@ -209,36 +106,36 @@ def listed(mailpartner: MailPartnerSandbox) -> MailPartnerSandbox:
 def test_upserts_the_list_and_marks_matching_contacts(
     run_example: RunExample, listed: MailPartnerSandbox, database: Database
 ) -> None:
-    database.create_contacts()
+    database.create_contacts(CONTACTS)
 
     result = run_example(DAG_FILE, DAG_ID)
 
     assert result.state == "success", result.task_states
     assert result.xcoms["load_unsubscribes"] == EXPECTED_SUMMARY
-    assert database.dump() == {"mailpartner_unsubscribes": EXPECTED_UNSUBSCRIBES, "contacts": EXPECTED_CONTACTS}
+    assert dump(database) == {"mailpartner_unsubscribes": EXPECTED_UNSUBSCRIBES, "contacts": EXPECTED_CONTACTS}
 
 
 def test_a_rerun_changes_nothing(run_example: RunExample, listed: MailPartnerSandbox, database: Database) -> None:
-    database.create_contacts()
+    database.create_contacts(CONTACTS)
     assert run_example(DAG_FILE, DAG_ID).state == "success"
-    after_first = database.dump()
-    sqlite_bytes = _file_bytes(database)
+    after_first = dump(database)
+    sqlite_bytes = database.file_bytes()
 
     result = run_example(DAG_FILE, DAG_ID)
 
     assert result.state == "success", result.task_states
-    assert result.xcoms["load_unsubscribes"] == {**EXPECTED_SUMMARY, "changed": 0, "contacts_marked": 0}
-    assert database.dump() == after_first
-    assert _file_bytes(database) == sqlite_bytes  # nothing rewritten, not even with the same values
+    assert result.xcoms["load_unsubscribes"] == {**EXPECTED_SUMMARY, "opened": 0, "contacts_marked": 0}
+    assert dump(database) == after_first
+    assert database.file_bytes() == sqlite_bytes  # nothing rewritten, not even with the same values
 
 
 def test_a_failed_fetch_leaves_both_tables_unchanged(
     run_example: RunExample, listed: MailPartnerSandbox, database: Database
 ) -> None:
-    database.create_contacts()
+    database.create_contacts(CONTACTS)
     database.execute(CREATE_UNSUBSCRIBES)
-    database.execute("INSERT INTO mailpartner_unsubscribes VALUES (?, ?, ?, ?)", [STALE_ROW])
-    before, sqlite_bytes = database.dump(), _file_bytes(database)
+    database.execute(INSERT_STALE, [STALE_ROW])
+    before, sqlite_bytes = dump(database), database.file_bytes()
     listed.faults.set_rate(1.0, kinds=[Fault.http_error(503)], command="unsubscribe/list")
 
     result = run_example(DAG_FILE, DAG_ID)
@@ -248,8 +145,8 @@ def test_a_failed_fetch_leaves_both_tables_unchanged(
     list_requests = [r for r in listed.requests if r.command == "unsubscribe/list"]
     assert len(list_requests) > 1, "the hook gave up without retrying"
     assert {(r.http_status, r.fault) for r in list_requests} == {(503, "http_error")}
-    assert database.dump() == before
-    assert _file_bytes(database) == sqlite_bytes
+    assert dump(database) == before
+    assert database.file_bytes() == sqlite_bytes
 
 
 @pytest.mark.parametrize("earlier_run", [False, True], ids=["first-run", "after-an-earlier-run"])
@@ -259,20 +156,13 @@ def test_an_error_in_the_load_rolls_everything_back(
     # No contacts table: the load fails after its upsert, which must not survive, nor the table it created.
     if earlier_run:
         database.execute(CREATE_UNSUBSCRIBES)
-        database.execute("INSERT INTO mailpartner_unsubscribes VALUES (?, ?, ?, ?)", [STALE_ROW])
-    tables, before, sqlite_bytes = database.tables(), database.dump(), _file_bytes(database)
+        database.execute(INSERT_STALE, [STALE_ROW])
+    tables, before, sqlite_bytes = database.tables(), dump(database), database.file_bytes()
 
     result = run_example(DAG_FILE, DAG_ID)
 
     assert result.state == "failed"
     assert result.task_states == {"fetch_unsubscribes": "success", "load_unsubscribes": "failed"}
     assert database.tables() == tables == (["mailpartner_unsubscribes"] if earlier_run else [])
-    assert database.dump() == before
-    assert _file_bytes(database) == sqlite_bytes
-
-
-def _file_bytes(database: Database) -> bytes | None:
-    """The SQLite file's bytes (None for PostgreSQL, whose files are not ours to read)."""
-    if isinstance(database, SqliteDatabase):
-        return database.path.read_bytes() if database.path.exists() else b""
-    return None
+    assert dump(database) == before
+    assert database.file_bytes() == sqlite_bytes

@@ -1,0 +1,219 @@
+"""MailPartner's unsubscribe list mirrored into a SQL table, with its history, and a contacts table marked from it.
+
+One run is one transaction: the list goes to a temporary table (PostgreSQL's ``COPY``, or one
+``executemany``: never a round trip per row), then a few set-based statements bring the mirror to
+it. With history (SCD type 2) every version of an entry is a row with ``valid_from`` and
+``valid_to``: an entry that leaves the list, or changes, has its row closed (``valid_to`` set) and
+the new version opened, so "when was this address suppressed, and when not" is a query. Without
+history, rows that left are deleted. A rerun with the same list changes nothing.
+
+Addresses are compared in Python by :func:`~airflow_provider_mailpartner.suppression.normalize_email`
+(never SQL's ``lower()``): the key is stored in ``email_key``, and contacts are read once, their
+matches staged, and the marks set and cleared set-based. The statements run unchanged on SQLite
+and PostgreSQL. Runs that overlap wait for each other: SQLite's write lock, or a PostgreSQL
+advisory lock, held until the transaction ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from itertools import islice
+from typing import Any, TypedDict
+
+from airflow_provider_mailpartner.records import UnsubscribeRecord
+from airflow_provider_mailpartner.sql_names import ContactMarking, checked_identifier
+from airflow_provider_mailpartner.suppression import InvalidEmailError, normalize_email
+
+_BATCH = 10_000
+_STAGED, _MARKS = "mailpartner_staged_unsubscribes", "mailpartner_contact_marks"
+
+Row = tuple[object, ...]
+
+
+class MirrorSummary(TypedDict):
+    """What a run did, in counts (the task's XCom)."""
+
+    table: str
+    entries: int  # on the list now
+    opened: int  # rows added: new entries, and new versions of changed ones
+    closed: int  # rows closed (history) or deleted: entries that left the list, or changed
+    invalid: int  # entries whose address does not normalise (email_key NULL)
+    contacts_marked: int  # contacts whose mark was set or moved
+    contacts_unmarked: int  # contacts whose mark was cleared
+
+
+class SqlMirror:
+    """The statements of one run, on one DB-API connection, inside the caller's transaction."""
+
+    def __init__(self, conn: Any, placeholder: str, table: str, *, keep_history: bool = True) -> None:
+        self.conn = conn
+        self.placeholder = placeholder
+        self.table = checked_identifier(table, "table")
+        self.keep_history = keep_history
+        self.cursor = conn.cursor()
+
+    def run(
+        self, records: Iterable[UnsubscribeRecord], now: datetime, marking: ContactMarking | None = None
+    ) -> MirrorSummary:
+        self._begin()
+        self._create_table()
+        earliest, invalid, entries = self._stage(records)
+        # psycopg sends a datetime as timestamptz; SQLite keeps ISO text, as created_at is.
+        closed, opened = self._apply(now if _is_postgres(self.conn) else now.isoformat())
+        marked = unmarked = 0
+        if marking is not None:
+            marked, unmarked = self._mark(marking, earliest)
+        return {
+            "table": self.table,
+            "entries": entries,
+            "opened": opened,
+            "closed": closed,
+            "invalid": invalid,
+            "contacts_marked": marked,
+            "contacts_unmarked": unmarked,
+        }
+
+    def _begin(self) -> None:
+        if isinstance(self.conn, sqlite3.Connection) and not self.conn.in_transaction:
+            # Python's sqlite3 opens no transaction before DDL, so CREATE TABLE would commit on its own.
+            # IMMEDIATE takes the write lock up front: a concurrent run waits here instead of failing midway.
+            self.conn.execute("BEGIN IMMEDIATE")
+        elif _is_postgres(self.conn):
+            # Without it two first runs race on CREATE TABLE IF NOT EXISTS, which PostgreSQL lets fail.
+            self.cursor.execute(f"SELECT pg_advisory_xact_lock(hashtext('{self.table}'))")
+
+    def _create_table(self) -> None:
+        name = self.table.replace(".", "_")
+        for statement in (
+            f"""CREATE TABLE IF NOT EXISTS {self.table} (
+                id BIGINT NOT NULL,
+                email TEXT NOT NULL,
+                email_key TEXT,
+                created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                valid_from TIMESTAMP WITH TIME ZONE NOT NULL,
+                valid_to TIMESTAMP WITH TIME ZONE,
+                PRIMARY KEY (id, valid_from)
+            )""",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {name}_current ON {self.table} (id) WHERE valid_to IS NULL",
+            f"CREATE INDEX IF NOT EXISTS {name}_email_key ON {self.table} (email_key) WHERE valid_to IS NULL",
+            f"DROP TABLE IF EXISTS {_STAGED}",
+            # (the column types copied from the mirror)
+            f"CREATE TEMPORARY TABLE {_STAGED} AS "
+            f"SELECT id, email, email_key, created_at FROM {self.table} WHERE 1 = 0",
+        ):
+            self.cursor.execute(statement)
+
+    def _stage(self, records: Iterable[UnsubscribeRecord]) -> tuple[dict[str, tuple[datetime, str]], int, int]:
+        """The list into the temporary table; each address key's earliest listing, the invalid count, the count."""
+        earliest: dict[str, tuple[datetime, str]] = {}
+        counts = {"invalid": 0, "entries": 0}
+
+        def rows() -> Iterator[Row]:
+            for record in records:
+                counts["entries"] += 1
+                try:
+                    key: str | None = normalize_email(record["email"])
+                except InvalidEmailError:
+                    key, counts["invalid"] = None, counts["invalid"] + 1
+                yield record["id"], record["email"], key, record["created_at"]
+                if key is not None:
+                    moment = datetime.fromisoformat(record["created_at"])  # instants: offsets may differ
+                    if key not in earliest or moment < earliest[key][0]:
+                        earliest[key] = (moment, record["created_at"])
+
+        self._load(_STAGED, ("id", "email", "email_key", "created_at"), rows())
+        self.cursor.execute(f"CREATE INDEX {_STAGED}_id ON {_STAGED} (id)")  # the statements look rows up by id
+        return earliest, counts["invalid"], counts["entries"]
+
+    def _apply(self, now: datetime | str) -> tuple[int, int]:
+        """Close (or delete) the rows whose entry left or changed, then open a row for every new version."""
+        same = (
+            f"SELECT 1 FROM {_STAGED} s WHERE s.id = {self.table}.id AND s.email = {self.table}.email "
+            f"AND s.created_at = {self.table}.created_at "
+            f"AND COALESCE(s.email_key, '') = COALESCE({self.table}.email_key, '')"
+        )
+        if self.keep_history:
+            self.cursor.execute(
+                f"UPDATE {self.table} SET valid_to = {self.placeholder} WHERE valid_to IS NULL AND NOT EXISTS ({same})",
+                (now,),
+            )
+        else:
+            self.cursor.execute(f"DELETE FROM {self.table} WHERE valid_to IS NULL AND NOT EXISTS ({same})")
+        closed: int = self.cursor.rowcount
+        self.cursor.execute(
+            f"""INSERT INTO {self.table} (id, email, email_key, created_at, valid_from, valid_to)
+            SELECT s.id, s.email, s.email_key, s.created_at, {self.placeholder}, NULL FROM {_STAGED} s
+            WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE t.id = s.id AND t.valid_to IS NULL)""",
+            (now,),
+        )
+        return closed, self.cursor.rowcount
+
+    def _mark(self, marking: ContactMarking, earliest: dict[str, tuple[datetime, str]]) -> tuple[int, int]:
+        """Set each listed contact's mark to its address's earliest listing; clear every other mark."""
+        contacts, key, mark = marking.table, marking.key_column, marking.mark_column
+        self.cursor.execute(f"DROP TABLE IF EXISTS {_MARKS}")
+        self.cursor.execute(
+            f"CREATE TEMPORARY TABLE {_MARKS} AS "
+            f"SELECT {key} AS contact_key, {mark} AS mark FROM {contacts} WHERE 1 = 0"
+        )
+        self._load(_MARKS, ("contact_key", "mark"), self._matches(marking, earliest))
+        self.cursor.execute(f"CREATE INDEX {_MARKS}_key ON {_MARKS} (contact_key)")
+        wanted = f"(SELECT m.mark FROM {_MARKS} m WHERE m.contact_key = {contacts}.{key})"
+        self.cursor.execute(
+            f"UPDATE {contacts} SET {mark} = {wanted} WHERE {key} IN (SELECT contact_key FROM {_MARKS}) "
+            f"AND ({mark} IS NULL OR {mark} <> {wanted})"
+        )
+        marked: int = self.cursor.rowcount
+        self.cursor.execute(
+            f"UPDATE {contacts} SET {mark} = NULL "
+            f"WHERE {mark} IS NOT NULL AND {key} NOT IN (SELECT contact_key FROM {_MARKS})"
+        )
+        return marked, self.cursor.rowcount
+
+    def _matches(self, marking: ContactMarking, earliest: dict[str, tuple[datetime, str]]) -> Iterator[Row]:
+        """(contact key, mark) for every contact whose address is listed: the contacts read once, in batches."""
+        reader = self.conn.cursor()  # (the main cursor stages the matches meanwhile)
+        reader.execute(f"SELECT {marking.key_column}, {marking.email_column} FROM {marking.table}")
+        matches = []
+        while batch := reader.fetchmany(_BATCH):
+            for contact_key, email in batch:
+                try:
+                    listed = earliest.get(normalize_email(email))
+                except InvalidEmailError:
+                    continue  # a contact without a usable address matches no unsubscribe
+                if listed is not None:
+                    matches.append((contact_key, listed[1]))
+        return iter(matches)
+
+    def _load(self, table: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
+        """``rows`` into ``table``: COPY on PostgreSQL, else executemany a batch at a time."""
+        if _is_postgres(self.conn) and hasattr(self.cursor, "copy"):  # psycopg 3
+            with self.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        if _is_postgres(self.conn):  # psycopg2
+            for batch in _batches(rows):
+                text = io.StringIO()
+                csv.writer(text).writerows([("" if v is None else v) for v in row] for row in batch)
+                text.seek(0)
+                self.cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", text)
+            return
+        values = ", ".join([self.placeholder] * len(columns))
+        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+        for batch in _batches(rows):
+            self.cursor.executemany(statement, batch)
+
+
+def _batches(rows: Iterable[Row]) -> Iterator[list[Row]]:
+    rows = iter(rows)
+    while batch := list(islice(rows, _BATCH)):
+        yield batch
+
+
+def _is_postgres(conn: Any) -> bool:
+    return type(conn).__module__.split(".")[0] in ("psycopg", "psycopg2")

@@ -1,0 +1,177 @@
+"""UnsubscribesToSqlOperator on real SQLite and PostgreSQL: the mirror equals the list after every run of a
+generated history, closed rows keep the history, contacts' marks equal the suppression of the current list."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_mailpartner.operators.sql import UnsubscribesToSqlOperator
+from airflow_provider_mailpartner.operators.unsubscribe import UnsubscribeListOperator
+from airflow_provider_mailpartner.record_files import RecordFileError
+from airflow_provider_mailpartner.suppression import InvalidEmailError, normalize_email
+from airflow_provider_mailpartner.testing import MailPartnerSandbox
+from tests.operators.test_unsubscribe import expected_records
+from tests.sql_databases import DATABASE_KINDS, Database, database_for
+
+CONN_ID = "mailpartner_crm"
+CURRENT = "SELECT id, email, email_key, created_at FROM mailpartner_unsubscribes WHERE valid_to IS NULL ORDER BY id"
+ALL_ROWS = "SELECT id, valid_from, valid_to FROM mailpartner_unsubscribes ORDER BY id, valid_from"
+DOMAINS = ["example.fr", "Exämple.FR", "orange.fr", "localhost"]  # localhost: not an address that normalises
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    with database_for(request.param, tmp_path, monkeypatch, CONN_ID) as db:
+        yield db
+
+
+def fetch(tmp_path: Path, run: int) -> dict:
+    operator = UnsubscribeListOperator(
+        task_id="fetch", output_path=f"file://{tmp_path}/runs/{run}/u.jsonl", track_changes=False
+    )
+    return operator.execute({})  # type: ignore[arg-type]
+
+
+def mirror(manifest: dict, **arguments: object) -> dict:
+    operator = UnsubscribesToSqlOperator(task_id="load", unsubscribes=manifest, sql_conn_id=CONN_ID, **arguments)
+    return operator.execute({})  # type: ignore[arg-type]
+
+
+def key_of(email: str | None) -> str | None:
+    try:
+        return normalize_email(email) if email is not None else None
+    except InvalidEmailError:
+        return None
+
+
+def expected_marks(records: list[dict], contacts: list[tuple]) -> list[tuple]:
+    """Each contact with the earliest listing of its address, computed the plain way."""
+    earliest: dict[str, tuple[datetime, str]] = {}
+    for record in records:
+        key = key_of(record["email"])
+        moment = datetime.fromisoformat(record["created_at"])
+        if key is not None and (key not in earliest or moment < earliest[key][0]):
+            earliest[key] = (moment, record["created_at"])
+    marks = []
+    for contact_id, email, _ in contacts:
+        listed = earliest.get(key_of(email) or "")
+        marks.append((contact_id, email, listed[1] if listed else None))
+    return marks
+
+
+def as_mirror_rows(records: list[dict]) -> list[tuple]:
+    return [(r["id"], r["email"], key_of(r["email"]), r["created_at"]) for r in records]
+
+
+def change_list(sandbox: MailPartnerSandbox, rng: random.Random, day: int) -> None:
+    """Entries leave, join, and change address under their id, as a day on MailPartner might bring."""
+    entries = {entry["id"]: dict(entry) for entry in sandbox.backend.entries()}
+    for entry_id in rng.sample(sorted(entries), k=min(len(entries), rng.randint(0, 4))):
+        del entries[entry_id]
+    for entry_id in rng.sample(sorted(entries), k=min(len(entries), rng.randint(0, 2))):
+        entries[entry_id]["email"] = f"changed{day}.{entry_id}@{rng.choice(DOMAINS)}"
+    next_id = max(entries, default=0) + 100
+    for number in range(rng.randint(0, 5)):
+        entries[next_id + number] = {
+            "id": next_id + number,
+            "email": f"Day{day}.{number}@{rng.choice(DOMAINS)}",
+            "createdAt": f"2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)} 0{rng.randint(0, 9)}:00:00",
+        }
+    sandbox.backend.reset()
+    sandbox.backend.seed(entries.values())
+
+
+def check_history(database: Database, listed_ids: set[int]) -> None:
+    """Each id: versions one after the other, never overlapping; one open row exactly when listed."""
+    by_id: dict[int, list[tuple]] = {}
+    for entry_id, valid_from, valid_to in database.query(ALL_ROWS):
+        by_id.setdefault(entry_id, []).append((valid_from, valid_to))
+    for entry_id, versions in by_id.items():
+        open_rows = [v for v in versions if v[1] is None]
+        assert len(open_rows) == (1 if entry_id in listed_ids else 0), (entry_id, versions)
+        for (_, closed_at), (next_from, _) in pairwise(versions):
+            assert closed_at is not None, (entry_id, versions)
+            assert closed_at <= next_from, (entry_id, versions)
+
+
+def test_over_a_generated_history_the_mirror_and_the_marks_follow_the_list(
+    connection: MailPartnerSandbox, database: Database, tmp_path: Path
+) -> None:
+    rng = random.Random(20261203)
+    connection.backend.generate(25, seed=5)
+    listed = expected_records(connection)
+    contacts = [(n, f"  {r['email'].upper()} ", None) for n, r in enumerate(listed[:12], 1)]
+    contacts += [(100, "nobody@example.fr", None), (101, None, None), (102, "paul@localhost", None)]
+    database.create_contacts(contacts)
+    previous: dict[int, dict] = {}
+    for day in range(8):
+        if day:
+            change_list(connection, rng, day)
+        records = expected_records(connection)
+        summary = mirror(fetch(tmp_path, day), contacts_table="contacts")
+        assert database.query(CURRENT) == as_mirror_rows(records), f"day {day}"
+        marks = database.query("SELECT id, email, unsubscribed_at FROM contacts ORDER BY id")
+        assert marks == expected_marks(records, contacts), f"day {day}"
+        check_history(database, {r["id"] for r in records})
+        current = {r["id"]: r for r in records}
+        changed = sum(1 for i in current.keys() & previous.keys() if current[i]["email"] != previous[i]["email"])
+        assert summary["closed"] == len(previous.keys() - current.keys()) + changed
+        assert summary["opened"] == len(current.keys() - previous.keys()) + changed
+        assert summary["entries"] == len(records)
+        previous = current
+
+
+def test_a_rerun_changes_nothing_and_without_history_rows_that_left_are_deleted(
+    connection: MailPartnerSandbox, database: Database, tmp_path: Path
+) -> None:
+    connection.backend.generate(10, seed=6)
+    first = fetch(tmp_path, 1)
+    mirror(first, keep_history=False)
+    before, sqlite_bytes = database.query(ALL_ROWS), database.file_bytes()
+    assert mirror(first, keep_history=False)["opened"] == 0
+    assert (database.query(ALL_ROWS), database.file_bytes()) == (before, sqlite_bytes)
+    for entry in connection.backend.entries()[:3]:
+        connection.backend.delete(entry["id"])
+    assert mirror(fetch(tmp_path, 2), keep_history=False)["closed"] == 3
+    assert database.query(CURRENT) == as_mirror_rows(expected_records(connection))
+    assert database.query("SELECT COUNT(*) FROM mailpartner_unsubscribes") == [(7,)]
+
+
+def test_a_list_file_changed_after_its_manifest_rolls_the_whole_run_back(
+    connection: MailPartnerSandbox, database: Database, tmp_path: Path
+) -> None:
+    connection.backend.generate(10, seed=7)
+    mirror(fetch(tmp_path, 1))
+    before, sqlite_bytes = database.query(ALL_ROWS), database.file_bytes()
+    connection.backend.add("late@example.fr")
+    manifest = fetch(tmp_path, 2)
+    written = tmp_path / "runs/2/u.jsonl"
+    written.write_bytes(written.read_bytes().replace(b"late@", b"lat3@"))
+    with pytest.raises(RecordFileError, match="SHA-256"):
+        mirror(manifest)
+    assert (database.query(ALL_ROWS), database.file_bytes()) == (before, sqlite_bytes)
+
+
+def test_a_filtered_list_is_refused_before_the_database_is_touched(connection, database, tmp_path):
+    manifest = {"path": "file:///x.jsonl", "format": "jsonl", "count": 3, "sha256": "0" * 64, "fetched": 10}
+    with pytest.raises(ValueError, match="created_since filtered it"):
+        mirror(manifest)
+    assert database.tables() == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"table": "unsubscribes; DROP TABLE contacts"}, "table .* is not a plain SQL name"),
+        ({"contacts_table": "contacts", "contacts_mark_column": "x = 1 --"}, "is not a plain SQL name"),
+    ],
+)
+def test_names_that_are_not_plain_sql_names_are_refused_when_the_dag_is_parsed(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        UnsubscribesToSqlOperator(task_id="load", unsubscribes={}, sql_conn_id=CONN_ID, **arguments)
