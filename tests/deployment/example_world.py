@@ -144,10 +144,11 @@ def check_suppress_sql(deployment: Deployment, world: ExampleWorld, run_id: str,
     manifest = deployment.xcom(SUPPRESS_SQL, run_id, "fetch_unsubscribes")
     records = check_manifest(manifest, world.run_folder(SUPPRESS_SQL, run_id) / "unsubscribes.jsonl")
     summary = deployment.xcom(SUPPRESS_SQL, run_id, "load_unsubscribes")
-    assert summary["upserted"] == len(records)
+    assert summary["entries"] == len(records)
     with psycopg.connect(crm_uri) as connection:
         marked = {row[0] for row in connection.execute("SELECT id FROM contacts WHERE unsubscribed_at IS NOT NULL")}
-        mirrored = {row[0] for row in connection.execute("SELECT id FROM mailpartner_unsubscribes")}
+        current = "SELECT id FROM mailpartner_unsubscribes WHERE valid_to IS NULL"
+        mirrored = {row[0] for row in connection.execute(current)}
     assert marked == {contact_id for contact_id, _, segment in world.contacts if segment == "listed"}
     assert {record["id"] for record in records} <= mirrored
 
