@@ -92,7 +92,10 @@ def publish_with_changes(
         tracking.guards.check(count=snapshot["count"], previous_count=previous_count, removed=counts["removed"])
     snapshot["path"] = str(snapshot_path)
     write_state(tracking.folder, _state(snapshot, tracking))
-    remove_old_snapshots(tracking.folder, keep={str(snapshot_path), previous["path"] if previous else ""})
+    try:
+        remove_old_snapshots(tracking.folder, keep={str(snapshot_path), previous["path"] if previous else ""})
+    except OSError as error:  # the run's work is done: a later run removes them
+        log.warning("Old snapshots in %s not removed (%s); a later run will", tracking.folder, error)
     _log_changes(counts, previous, state)
     return {
         "path": str(output),

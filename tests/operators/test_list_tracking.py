@@ -267,3 +267,40 @@ def test_over_a_generated_history_with_faults_changes_are_the_difference_and_the
         assert state_rows(tmp_path) == current
         published = current
     assert set(outcomes) == {"published", "MailPartnerGuardError", "MailPartnerTransportError"}, outcomes
+
+
+@pytest.mark.parametrize("step", ["_write_list", "_write_changes", "staged", "write_state", "remove_old_snapshots"])
+def test_a_failure_at_any_step_leaves_a_state_naming_a_complete_snapshot_and_the_next_run_catches_up(
+    connection: MailPartnerSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    from airflow_provider_mailpartner import list_snapshots
+
+    connection.backend.generate(30, seed=11)
+    fetch(tmp_path, "day1")
+    first = expected_records(connection)
+    connection.backend.delete(connection.backend.entries()[0]["id"])
+    connection.backend.add("joined@example.fr")
+    real = getattr(list_snapshots, step)
+    calls = 0
+
+    def failing(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if step == "staged" and calls < 3:  # the list's and the changes' staging: fail on the snapshot's
+            return real(*args, **kwargs)
+        raise OSError(f"disk full in {step}")
+
+    monkeypatch.setattr(list_snapshots, step, failing)
+    if step == "remove_old_snapshots":  # after the state: the run stands, the clean-up waits
+        assert fetch(tmp_path, "day2")["removed"] == 1
+        assert state_rows(tmp_path) == expected_records(connection)
+        return
+    with pytest.raises(OSError, match="disk full"):
+        fetch(tmp_path, "day2")
+    assert state_rows(tmp_path) == first  # still the last good snapshot, whole
+    monkeypatch.setattr(list_snapshots, step, real)
+    manifest = fetch(tmp_path, "day3")
+    changes = read_jsonl(tmp_path / "runs/day3/unsubscribes.changes.jsonl")
+    assert changes == difference(first, expected_records(connection))
+    assert (manifest["added"], manifest["removed"]) == (1, 1)
+    assert not [p for p in tmp_path.rglob("*") if ".partial-" in p.name]
