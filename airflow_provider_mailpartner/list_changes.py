@@ -112,15 +112,20 @@ class Guards:
                 previous_count=previous_count,
                 removed=removed,
             )
-        if removed > self.max_removed_ratio * previous_count:
+        if previous_count and removed / previous_count > self.max_removed_ratio:
             raise MailPartnerGuardError(
                 f"{removed} of the previous snapshot's {previous_count} entries are gone from the "
                 f"unsubscribe list ({removed / previous_count:.1%}), more than max_removed_ratio="
                 f"{self.max_removed_ratio} allows: nothing was published. A partial list or another "
                 "account's looks like this. If the removals are real (addresses that re-subscribed), run "
                 "once with the DAG param mailpartner_max_removed_ratio set to "
-                f"{math.ceil(removed / previous_count * 100) / 100} (or raise max_removed_ratio on the task).",
+                f"{_ratio_allowing(removed, previous_count)} (or raise max_removed_ratio on the task).",
                 count=count,
                 previous_count=previous_count,
                 removed=removed,
             )
+
+
+def _ratio_allowing(removed: int, previous_count: int) -> float:
+    """The smallest ratio of two decimals that lets ``removed`` of ``previous_count`` through (0.29 for 29 of 100)."""
+    return math.ceil(removed * 100 / previous_count - 1e-9) / 100

@@ -30,7 +30,7 @@ from airflow_provider_mailpartner.list_state import (
     snapshot_rows,
     write_state,
 )
-from airflow_provider_mailpartner.record_files import Manifest, OutputFormat, RecordWriter, blocks
+from airflow_provider_mailpartner.record_files import ListManifest, OutputFormat, RecordWriter, blocks
 from airflow_provider_mailpartner.storage import open_without_lineage, staged
 
 if TYPE_CHECKING:
@@ -41,10 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ListManifest(Manifest):
-    """The list operator's manifest with change tracking: the file, then the whole list and its changes."""
+class TrackedManifest(ListManifest):
+    """The list operator's manifest with change tracking: the file and the whole list, then its changes."""
 
-    fetched: int
     snapshot_sha256: str
     first_snapshot: bool
     previous_count: int
@@ -77,10 +76,10 @@ def publish_with_changes(
     output_format: OutputFormat,
     tracking: Tracking,
     keep: Callable[[UnsubscribeRecord], bool] | None = None,
-) -> ListManifest:
+) -> TrackedManifest:
     """Publish ``records`` (only those ``keep`` accepts) to ``output``, their changes beside it, and the state."""
     state = read_state(tracking.folder)
-    previous = state["snapshot"] if state else None
+    previous = _compared_with(state, tracking.run_id)
     snapshot_path = new_snapshot_path(tracking.folder)
     with ExitStack() as publishing:  # leaving it publishes the snapshot, the changes, then the list
         output_staging = publishing.enter_context(staged(output, lineage=False))
@@ -91,7 +90,7 @@ def publish_with_changes(
         previous_count = previous["count"] if previous else 0
         tracking.guards.check(count=snapshot["count"], previous_count=previous_count, removed=counts["removed"])
     snapshot["path"] = str(snapshot_path)
-    write_state(tracking.folder, _state(snapshot, tracking))
+    write_state(tracking.folder, _state(snapshot, previous, tracking))
     try:
         remove_old_snapshots(tracking.folder, keep={str(snapshot_path), previous["path"] if previous else ""})
     except OSError as error:  # the run's work is done: a later run removes them
@@ -166,11 +165,22 @@ def _write_changes(
         return counts, writer.close()
 
 
-def _state(snapshot: SnapshotRef, tracking: Tracking) -> ListState:
+def _compared_with(state: ListState | None, run_id: str | None) -> SnapshotRef | None:
+    """The snapshot a run compares with: the state's, or, when this very run wrote it (a retry, or the
+    run cleared and run again), the one that run compared with, so that its changes come out the same."""
+    if state is None:
+        return None
+    if run_id is not None and state["run_id"] == run_id:
+        return state.get("previous")
+    return state["snapshot"]
+
+
+def _state(snapshot: SnapshotRef, previous: SnapshotRef | None, tracking: Tracking) -> ListState:
     return {
         "version": STATE_VERSION,
         "conn_id": tracking.conn_id,
         "snapshot": snapshot,
+        "previous": previous,
         "run_id": tracking.run_id,
         "written_at": datetime.now(UTC).isoformat(),
     }

@@ -42,7 +42,7 @@ STATE_FILE = "state.json"
 STATE_VERSION = 1
 _SNAPSHOT_NAME = re.compile(r"snapshot-(\d{8}T\d{6}Z)-[0-9a-f]{32}\.jsonl")
 _STAMP = "%Y%m%dT%H%M%SZ"
-_READ_SIZE = 1 << 20
+_READ_SIZE = 1 << 18  # 256 KB of a snapshot decoded at a time: two snapshots are read side by side
 _ROWS = msgspec.json.Decoder(SnapshotRow)
 
 
@@ -58,7 +58,8 @@ class SnapshotRef(TypedDict):
 class ListState(TypedDict):
     version: int
     conn_id: str
-    snapshot: SnapshotRef
+    snapshot: SnapshotRef  # the last published list
+    previous: SnapshotRef | None  # the one it was compared with: a rerun of the same run compares with it again
     run_id: str | None
     written_at: str
 
@@ -74,7 +75,8 @@ def default_state_root(output_path: object) -> str | None:
     root): then the task needs a ``state_path``.
     """
     scheme, separator, location = str(output_path).rpartition("://")
-    folder = location.split("{{", 1)[0].rsplit("/", 1)[0] if "/" in location else ""
+    fixed = location.split("{{", 1)[0]
+    folder = fixed.rsplit("/", 1)[0] if "/" in fixed else ""  # (no "/" before a template: it is in the bucket)
     if not folder.strip("/"):
         return None
     return f"{scheme}{separator}{folder}/{STATE_FOLDER}"

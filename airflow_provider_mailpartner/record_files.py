@@ -31,12 +31,18 @@ _R = TypeVar("_R")
 
 
 class Manifest(TypedDict):
-    """What the list operator returns as XCom when it writes to storage."""
+    """What :func:`write_records` returns: the file, its format, its records' count and its SHA-256."""
 
     path: str
     format: str
     count: int
     sha256: str
+
+
+class ListManifest(Manifest):
+    """What the list operator returns as XCom: the file's manifest, and how many entries the whole list had."""
+
+    fetched: int
 
 
 Record = Mapping[str, object]  # an UnsubscribeRecord, or one with more fields (a change has "change")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
 from typing import Any, TypedDict
@@ -29,6 +29,8 @@ from airflow_provider_mailpartner.sql_names import ContactMarking, checked_ident
 from airflow_provider_mailpartner.suppression import InvalidEmailError, normalize_email
 
 _BATCH = 10_000
+SQLITE_WAIT_MS = 600_000
+"""How long a run waits for SQLite's write lock while another run holds it (10 minutes)."""
 _STAGED, _MARKS = "mailpartner_staged_unsubscribes", "mailpartner_contact_marks"
 
 Row = tuple[object, ...]
@@ -80,14 +82,17 @@ class SqlMirror:
     def _begin(self) -> None:
         if isinstance(self.conn, sqlite3.Connection) and not self.conn.in_transaction:
             # Python's sqlite3 opens no transaction before DDL, so CREATE TABLE would commit on its own.
-            # IMMEDIATE takes the write lock up front: a concurrent run waits here instead of failing midway.
+            # IMMEDIATE takes the write lock up front: a concurrent run waits here (up to the busy
+            # timeout, 5 s unless raised) instead of failing midway.
+            self.conn.execute(f"PRAGMA busy_timeout = {SQLITE_WAIT_MS}")
             self.conn.execute("BEGIN IMMEDIATE")
         elif _is_postgres(self.conn):
+            if self.conn.autocommit:  # (the connection's "autocommit" extra): one transaction, or none
+                self.conn.autocommit = False
             # Without it two first runs race on CREATE TABLE IF NOT EXISTS, which PostgreSQL lets fail.
             self.cursor.execute(f"SELECT pg_advisory_xact_lock(hashtext('{self.table}'))")
 
     def _create_table(self) -> None:
-        name = self.table.replace(".", "_")
         for statement in (
             f"""CREATE TABLE IF NOT EXISTS {self.table} (
                 id BIGINT NOT NULL,
@@ -98,14 +103,21 @@ class SqlMirror:
                 valid_to TIMESTAMP WITH TIME ZONE,
                 PRIMARY KEY (id, valid_from)
             )""",
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {name}_current ON {self.table} (id) WHERE valid_to IS NULL",
-            f"CREATE INDEX IF NOT EXISTS {name}_email_key ON {self.table} (email_key) WHERE valid_to IS NULL",
-            f"DROP TABLE IF EXISTS {_STAGED}",
-            # (the column types copied from the mirror)
+            self._index("UNIQUE INDEX", "current", "(id) WHERE valid_to IS NULL"),
+            self._index("INDEX", "email_key", "(email_key) WHERE valid_to IS NULL"),
+            # (the column types copied from the mirror; the connection is new, so no earlier one exists)
             f"CREATE TEMPORARY TABLE {_STAGED} AS "
             f"SELECT id, email, email_key, created_at FROM {self.table} WHERE 1 = 0",
         ):
             self.cursor.execute(statement)
+
+    def _index(self, kind: str, suffix: str, definition: str) -> str:
+        """A CREATE statement for an index of the mirror; SQLite names the schema on the index, not the table."""
+        schema, _, table = self.table.rpartition(".")
+        name = f"{table}_{suffix}"
+        if schema and isinstance(self.conn, sqlite3.Connection):
+            return f"CREATE {kind} IF NOT EXISTS {schema}.{name} ON {table} {definition}"
+        return f"CREATE {kind} IF NOT EXISTS {name} ON {self.table} {definition}"
 
     def _stage(self, records: Iterable[UnsubscribeRecord]) -> tuple[dict[str, tuple[datetime, str]], int, int]:
         """The list into the temporary table; each address key's earliest listing, the invalid count, the count."""
@@ -126,7 +138,7 @@ class SqlMirror:
                         earliest[key] = (moment, record["created_at"])
 
         self._load(_STAGED, ("id", "email", "email_key", "created_at"), rows())
-        self.cursor.execute(f"CREATE INDEX {_STAGED}_id ON {_STAGED} (id)")  # the statements look rows up by id
+        self._index_temporary(_STAGED, "id")  # the statements look rows up by id
         return earliest, counts["invalid"], counts["entries"]
 
     def _apply(self, now: datetime | str) -> tuple[int, int]:
@@ -155,13 +167,12 @@ class SqlMirror:
     def _mark(self, marking: ContactMarking, earliest: dict[str, tuple[datetime, str]]) -> tuple[int, int]:
         """Set each listed contact's mark to its address's earliest listing; clear every other mark."""
         contacts, key, mark = marking.table, marking.key_column, marking.mark_column
-        self.cursor.execute(f"DROP TABLE IF EXISTS {_MARKS}")
         self.cursor.execute(
             f"CREATE TEMPORARY TABLE {_MARKS} AS "
             f"SELECT {key} AS contact_key, {mark} AS mark FROM {contacts} WHERE 1 = 0"
         )
         self._load(_MARKS, ("contact_key", "mark"), self._matches(marking, earliest))
-        self.cursor.execute(f"CREATE INDEX {_MARKS}_key ON {_MARKS} (contact_key)")
+        self._index_temporary(_MARKS, "contact_key")
         wanted = f"(SELECT m.mark FROM {_MARKS} m WHERE m.contact_key = {contacts}.{key})"
         self.cursor.execute(
             f"UPDATE {contacts} SET {mark} = {wanted} WHERE {key} IN (SELECT contact_key FROM {_MARKS}) "
@@ -169,8 +180,8 @@ class SqlMirror:
         )
         marked: int = self.cursor.rowcount
         self.cursor.execute(
-            f"UPDATE {contacts} SET {mark} = NULL "
-            f"WHERE {mark} IS NOT NULL AND {key} NOT IN (SELECT contact_key FROM {_MARKS})"
+            f"UPDATE {contacts} SET {mark} = NULL WHERE {mark} IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {_MARKS} m WHERE m.contact_key = {contacts}.{key})"
         )
         return marked, self.cursor.rowcount
 
@@ -180,7 +191,10 @@ class SqlMirror:
         reader.execute(f"SELECT {marking.key_column}, {marking.email_column} FROM {marking.table}")
         matches = []
         while batch := reader.fetchmany(_BATCH):
-            for contact_key, email in batch:
+            for row in batch:
+                contact_key, email = row.values() if isinstance(row, Mapping) else row  # (a dict cursor's rows)
+                if contact_key is None:
+                    continue
                 try:
                     listed = earliest.get(normalize_email(email))
                 except InvalidEmailError:
@@ -188,6 +202,12 @@ class SqlMirror:
                 if listed is not None:
                     matches.append((contact_key, listed[1]))
         return iter(matches)
+
+    def _index_temporary(self, table: str, column: str) -> None:
+        """An index on a loaded temporary table, and (PostgreSQL, which never analyses one itself) its statistics."""
+        self.cursor.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")
+        if _is_postgres(self.conn):
+            self.cursor.execute(f"ANALYZE {table}")
 
     def _load(self, table: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
         """``rows`` into ``table``: COPY on PostgreSQL, else executemany a batch at a time."""

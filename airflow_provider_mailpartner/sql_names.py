@@ -5,13 +5,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
+_TABLE, _COLUMN = re.compile(rf"{_NAME}(\.{_NAME})?"), re.compile(_NAME)
 
 
 def checked_identifier(name: str, what: str) -> str:
     """``name`` when it is a plain SQL name (``table`` or ``schema.table``); the statements are built from it."""
-    if not _IDENTIFIER.fullmatch(name):
+    if not _TABLE.fullmatch(name):
         raise ValueError(f"{what} {name!r} is not a plain SQL name (letters, digits, _; schema.table at most)")
+    return name
+
+
+def checked_column(name: str, what: str) -> str:
+    """``name`` when it is a plain SQL column name."""
+    if not _COLUMN.fullmatch(name):
+        raise ValueError(f"{what} {name!r} is not a plain SQL name (letters, digits, _)")
     return name
 
 
@@ -29,7 +37,10 @@ class ContactMarking:
     mark_column: str = "unsubscribed_at"
 
     def __post_init__(self) -> None:
-        for what, name in (("contacts_table", self.table), ("a contacts column", self.key_column)):
-            checked_identifier(name, what)
-        checked_identifier(self.email_column, "a contacts column")
-        checked_identifier(self.mark_column, "a contacts column")
+        checked_identifier(self.table, "contacts_table")
+        for what, name in (
+            ("contacts_key_column", self.key_column),
+            ("contacts_email_column", self.email_column),
+            ("contacts_mark_column", self.mark_column),
+        ):
+            checked_column(name, what)

@@ -98,3 +98,14 @@ def test_an_empty_list_after_a_non_empty_one_is_refused_even_under_a_ratio_of_on
 def test_a_ratio_outside_zero_to_one_is_refused(ratio):
     with pytest.raises(ValueError, match="between 0 and 1"):
         Guards(max_removed_ratio=ratio)
+
+
+@pytest.mark.parametrize(("removed", "previous_count"), [(29, 100), (7, 100), (1, 3), (57, 100), (2, 7)])
+def test_the_ratio_the_error_suggests_lets_exactly_that_list_through(removed, previous_count):
+    with pytest.raises(MailPartnerGuardError) as caught:
+        Guards().check(count=previous_count - removed, previous_count=previous_count, removed=removed)
+    suggested = float(caught.value.message.split("mailpartner_max_removed_ratio set to ")[1].split()[0])
+    Guards(max_removed_ratio=suggested).check(
+        count=previous_count - removed, previous_count=previous_count, removed=removed
+    )
+    assert suggested - removed / previous_count < 0.01  # and no more than that

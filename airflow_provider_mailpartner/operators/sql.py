@@ -123,7 +123,12 @@ def _whole_list(unsubscribes: Mapping[str, object] | str) -> Iterator[Unsubscrib
     manifest = manifest_of(unsubscribes)
     if manifest is None:
         raise ValueError("unsubscribes must be the list operator's manifest (fetch.output), not a path")
-    if manifest.get("fetched", manifest.get("count")) != manifest.get("count"):
+    if "fetched" not in manifest:
+        raise ValueError(
+            "the manifest does not say how many entries the whole list had ('fetched'): give the manifest "
+            "of an UnsubscribeListOperator task (fetch.output), which does"
+        )
+    if manifest["fetched"] != manifest.get("count"):
         raise ValueError(
             f"the manifest describes {manifest.get('count')} of the list's {manifest.get('fetched')} entries "
             "(created_since filtered it): a mirror of part of the list would close every other entry. "

@@ -27,7 +27,7 @@ from airflow_provider_mailpartner.list_changes import CHANGE_KINDS, Guards
 from airflow_provider_mailpartner.list_state import default_state_root
 from airflow_provider_mailpartner.operators.assets import asset_uri, outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
-from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, Manifest, OutputFormat, write_records
+from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, ListManifest, OutputFormat, write_records
 from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
 from airflow_provider_mailpartner.storage import refuse_relative, storage_path
 
@@ -131,7 +131,7 @@ class UnsubscribeListOperator(TemplatedOperator):
         self.max_removed_ratio = max_removed_ratio
         self.allow_empty = allow_empty
 
-    def execute(self, context: Context) -> list[UnsubscribeRecord] | Manifest:
+    def execute(self, context: Context) -> list[UnsubscribeRecord] | ListManifest:
         from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 
         hook = MailPartnerHook(self.mailpartner_conn_id, response_format=self.response_format)
@@ -144,7 +144,7 @@ class UnsubscribeListOperator(TemplatedOperator):
             manifest = self._publish(context, records, keep)
             self.log.info(
                 "%d unsubscribes fetched from MailPartner, %d kept%s, written to %s in %.2f s",
-                manifest.get("fetched", manifest["count"]),
+                manifest["fetched"],
                 manifest["count"],
                 f" (created since {since.isoformat()})" if since else "",
                 manifest["path"],
@@ -152,7 +152,7 @@ class UnsubscribeListOperator(TemplatedOperator):
             )
             self._describe_asset_event(context, manifest)
             changes: dict[str, int] = {name: cast(int, v) for name, v in manifest.items() if name in CHANGE_KINDS}
-            self._emit_metrics(cast(int, manifest.get("fetched", manifest["count"])), manifest["count"], changes)
+            self._emit_metrics(manifest["fetched"], manifest["count"], changes)
             return manifest
         fetched = Counted(records)
         result = self._to_xcom(fetched if keep is None else filter(keep, fetched))
@@ -178,13 +178,15 @@ class UnsubscribeListOperator(TemplatedOperator):
         context: Context,
         records: Iterable[UnsubscribeRecord],
         keep: Callable[[UnsubscribeRecord], bool] | None,
-    ) -> Manifest:
+    ) -> ListManifest:
         path = storage_path(str(self.output_path), "output_path")
         if not self.track_changes:
+            fetched = Counted(records)
             # lineage=False: get_openlineage_facets_on_complete reports the file.
-            return write_records(
-                records if keep is None else filter(keep, records), path, self.output_format, lineage=False
+            written = write_records(
+                fetched if keep is None else filter(keep, fetched), path, self.output_format, lineage=False
             )
+            return {**written, "fetched": fetched.count}  # (a consumer can tell the whole list from a filtered one)
         from airflow_provider_mailpartner.list_snapshots import Tracking, publish_with_changes
         from airflow_provider_mailpartner.list_state import state_folder
 
@@ -229,7 +231,7 @@ class UnsubscribeListOperator(TemplatedOperator):
             records.append(entry)
         return records
 
-    def _describe_asset_event(self, context: Context, manifest: Manifest) -> None:
+    def _describe_asset_event(self, context: Context, manifest: ListManifest) -> None:
         """Put the manifest on the asset event, so a consumer can check the file it is handed (and see the changes)."""
         uri = asset_uri(str(self.output_path))
         outlet_events = context.get("outlet_events")

@@ -167,7 +167,7 @@ def test_an_empty_list_after_a_full_one_needs_allow_empty(connection, tmp_path):
 def test_without_tracking_the_file_is_all_there_is(connection, tmp_path):
     connection.backend.generate(5, seed=6)
     manifest = fetch(tmp_path, "day1", track_changes=False)
-    assert set(manifest) == {"path", "format", "count", "sha256"}
+    assert set(manifest) == {"path", "format", "count", "sha256", "fetched"}
     assert sorted(files_under(tmp_path)) == ["runs/day1/unsubscribes.jsonl"]
 
 
@@ -304,3 +304,16 @@ def test_a_failure_at_any_step_leaves_a_state_naming_a_complete_snapshot_and_the
     assert changes == difference(first, expected_records(connection))
     assert (manifest["added"], manifest["removed"]) == (1, 1)
     assert not [p for p in tmp_path.rglob("*") if ".partial-" in p.name]
+
+
+def test_a_run_run_again_reports_the_same_changes_not_none(connection: MailPartnerSandbox, tmp_path: Path) -> None:
+    """A retry, or a run cleared and run again, compares with what the run compared with the first time."""
+    connection.backend.generate(20, seed=12)
+    fetch(tmp_path, "day1")
+    connection.backend.delete(connection.backend.entries()[0]["id"])
+    first = fetch(tmp_path, "day2")
+    changes = (tmp_path / "runs/day2/unsubscribes.changes.jsonl").read_bytes()
+    again = fetch(tmp_path, "day2")
+    assert (tmp_path / "runs/day2/unsubscribes.changes.jsonl").read_bytes() == changes
+    assert (again["removed"], again["previous_sha256"]) == (1, first["previous_sha256"])
+    assert fetch(tmp_path, "day3")["removed"] == 0  # the next run compares with day 2's list

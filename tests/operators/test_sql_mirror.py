@@ -159,10 +159,64 @@ def test_a_list_file_changed_after_its_manifest_rolls_the_whole_run_back(
 
 
 def test_a_filtered_list_is_refused_before_the_database_is_touched(connection, database, tmp_path):
-    manifest = {"path": "file:///x.jsonl", "format": "jsonl", "count": 3, "sha256": "0" * 64, "fetched": 10}
+    connection.backend.seed(
+        [
+            {"id": 1, "email": "old@example.fr", "createdAt": "2020-01-01 00:00:00"},
+            {"id": 2, "email": "new@example.fr", "createdAt": "2024-06-01 00:00:00"},
+        ]
+    )
+    operator = UnsubscribeListOperator(
+        task_id="fetch", output_path=f"file://{tmp_path}/u.jsonl", track_changes=False, created_since="2024-01-01"
+    )
+    manifest = operator.execute({})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="created_since filtered it"):
         mirror(manifest)
+    with pytest.raises(ValueError, match="does not say how many entries the whole list had"):
+        mirror({key: value for key, value in manifest.items() if key != "fetched"})
     assert database.tables() == []
+
+
+def test_a_contact_without_a_key_is_left_alone_and_the_others_are_unmarked(connection, database, tmp_path):
+    connection.backend.seed(
+        [
+            {"id": 1, "email": "a@example.fr", "createdAt": "2024-03-01 09:30:00"},
+            {"id": 2, "email": "b@example.fr", "createdAt": "2024-03-01 09:30:00"},
+        ]
+    )
+    database.execute("CREATE TABLE contacts (id TEXT, email TEXT, unsubscribed_at TEXT)")
+    database.execute(
+        "INSERT INTO contacts (id, email) VALUES (?, ?)",
+        [("k1", "a@example.fr"), ("k2", "b@example.fr"), (None, "a@example.fr")],
+    )
+    assert mirror(fetch(tmp_path, 1), contacts_table="contacts")["contacts_marked"] == 2
+    connection.backend.delete(2)  # b re-subscribed
+    summary = mirror(fetch(tmp_path, 2), contacts_table="contacts")
+    assert (summary["contacts_marked"], summary["contacts_unmarked"]) == (0, 1)
+    marked = database.query("SELECT id FROM contacts WHERE unsubscribed_at IS NOT NULL")
+    assert marked == [("k1",)]
+
+
+def test_sqlite_waits_for_a_run_that_holds_the_write_lock(connection, tmp_path, monkeypatch):
+    import sqlite3
+    import threading
+
+    from airflow_provider_mailpartner import sql_mirror
+
+    monkeypatch.setattr(sql_mirror, "SQLITE_WAIT_MS", 20_000)
+    with database_for("sqlite", tmp_path, monkeypatch, CONN_ID):
+        connection.backend.generate(5, seed=8)
+        manifest = fetch(tmp_path, 1)
+        holder = sqlite3.connect(tmp_path / "crm.db", isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # another run, writing
+        threading.Timer(6.0, holder.rollback).start()  # longer than sqlite3's default 5 s
+        assert mirror(manifest)["opened"] == 5
+
+
+def test_a_schema_qualified_table_works_on_sqlite(connection, tmp_path, monkeypatch):
+    with database_for("sqlite", tmp_path, monkeypatch, CONN_ID) as database:
+        connection.backend.generate(3, seed=9)
+        assert mirror(fetch(tmp_path, 1), table="main.mirror_u")["opened"] == 3
+        assert database.query("SELECT COUNT(*) FROM mirror_u WHERE valid_to IS NULL") == [(3,)]
 
 
 @pytest.mark.parametrize(
@@ -175,3 +229,21 @@ def test_a_filtered_list_is_refused_before_the_database_is_touched(connection, d
 def test_names_that_are_not_plain_sql_names_are_refused_when_the_dag_is_parsed(arguments, message):
     with pytest.raises(ValueError, match=message):
         UnsubscribesToSqlOperator(task_id="load", unsubscribes={}, sql_conn_id=CONN_ID, **arguments)
+
+
+def test_contacts_are_marked_through_a_connection_that_returns_dict_rows(connection, tmp_path, monkeypatch):
+    """PostgresHook's "cursor" extra (dictcursor, namedtuplecursor) changes the shape of the rows read."""
+    import json
+    import os
+
+    with database_for("postgres", tmp_path, monkeypatch, CONN_ID) as database:
+        variable = f"AIRFLOW_CONN_{CONN_ID.upper()}"
+        settings = json.loads(os.environ[variable])
+        monkeypatch.setenv(variable, json.dumps({**settings, "extra": {**settings["extra"], "cursor": "dictcursor"}}))
+        connection.backend.seed([{"id": 1, "email": "a@example.fr", "createdAt": "2024-03-01 09:30:00"}])
+        database.create_contacts([(1, "A@example.fr", None), (2, "b@example.fr", None)])
+        assert mirror(fetch(tmp_path, 1), contacts_table="contacts")["contacts_marked"] == 1
+        assert database.query("SELECT id, unsubscribed_at FROM contacts ORDER BY id") == [
+            (1, "2024-03-01T09:30:00+01:00"),
+            (2, None),
+        ]
