@@ -43,6 +43,15 @@ def exercise(make_hook, sandbox) -> list[str]:
             Fault.envelope_error(10),
             Fault.raw("", status=302, headers={"Location": f"https://x.example/?apiKey={quote_plus(NASTY_KEY)}"}),
             Fault.raw(json.dumps({"success": False, "code": 2, "message": f"echo {NASTY_KEY}"})),
+            # A server that read the key's UTF-8 as Latin-1 ("ë" as "Ã«") and echoes it, raw and JSON-escaped.
+            Fault.raw(
+                json.dumps({"success": False, "code": 500, "message": NASTY_KEY.encode().decode("latin-1")}), status=503
+            ),
+            Fault.raw(
+                json.dumps(
+                    {"success": False, "code": 2, "message": NASTY_KEY.encode().decode("latin-1")}, ensure_ascii=False
+                )
+            ),
             # An error page echoing the key where an excerpt's cut would split it.
             Fault.raw(" " * 300 + f"apiKey={quote_plus(NASTY_KEY)}", status=500, content_type="text/html"),
             Fault.raw(" " * 4069 + f"apiKey={NASTY_KEY}", content_type="text/html"),  # key straddles 4096

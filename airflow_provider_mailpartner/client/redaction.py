@@ -24,7 +24,18 @@ _URLLIB3_LOGGER = "urllib3.connectionpool"
 
 def secret_forms(secret: str) -> list[str]:
     """Every spelling of ``secret`` that can reach a URL, a request body or a log line."""
-    forms = {
+    forms = {*_plain_forms(secret), *_plain_forms(_double_encoded(secret))}
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def _double_encoded(secret: str) -> str:
+    """``secret``'s UTF-8 bytes read as Latin-1 (``ë`` as ``Ã«``): what a server that decodes the query
+    string wrongly echoes back, and encodes again."""
+    return secret.encode("utf-8").decode("latin-1")
+
+
+def _plain_forms(secret: str) -> set[str]:
+    return {
         secret,
         quote(secret, safe=""),
         quote(secret),
@@ -39,7 +50,6 @@ def secret_forms(secret: str) -> list[str]:
         _xml_escaped(secret),
         _xml_escaped(secret).replace('"', "&quot;").replace("'", "&apos;"),
     }
-    return sorted((form for form in forms if form), key=len, reverse=True)
 
 
 def _xml_escaped(text: str) -> str:
