@@ -93,3 +93,24 @@ class MailPartnerGuardError(MailPartnerError):
 
 def _rebuild_guard_error(message: str, count: int, previous_count: int, removed: int) -> MailPartnerGuardError:
     return MailPartnerGuardError(message, count=count, previous_count=previous_count, removed=removed)
+
+
+class MailPartnerAddError(MailPartnerError):
+    """Some opt-outs did not reach MailPartner after the retries; the others are done.
+
+    ``counts`` says how many ended in each state (``added``, ``already_listed``, ``invalid``,
+    ``failed``); the addresses and each one's error are in the operator's ``result_path`` file,
+    never in this text (addresses are personal data).
+    """
+
+    def __init__(self, message: str, *, counts: dict[str, int], result_path: str | None = None) -> None:
+        super().__init__(message)
+        self.counts = counts
+        self.result_path = result_path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_add_error, (self.message, self.counts, self.result_path))
+
+
+def _rebuild_add_error(message: str, counts: dict[str, int], result_path: str | None) -> MailPartnerAddError:
+    return MailPartnerAddError(message, counts=counts, result_path=result_path)

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset
 
-from airflow_provider_mailpartner.client.commands import REQUESTS_PER_MINUTE, ApiCode
+from airflow_provider_mailpartner.client.commands import REQUESTS_PER_MINUTE
 from airflow_provider_mailpartner.client.pacing import MAX_REQUESTS_PER_MINUTE
 from airflow_provider_mailpartner.contact_files import check_options
-from airflow_provider_mailpartner.exceptions import MailPartnerError
 from airflow_provider_mailpartner.list_changes import CHANGE_KINDS, Guards
 from airflow_provider_mailpartner.list_state import default_state_root
 from airflow_provider_mailpartner.operators.assets import asset_uri, outlets_declaring, untemplated
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_mailpartner.add_outcomes import OutcomeRow
     from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 
 DEFAULT_MAX_XCOM_RECORDS = 20_000
@@ -255,23 +256,30 @@ class UnsubscribeListOperator(TemplatedOperator):
 
 
 class AddResult(TypedDict):
-    """What the add operator returns as XCom: how many addresses ended in each state."""
+    """What the add operator returns as XCom: how many addresses ended in each state, and where the rows are."""
 
     added: int
     already_listed: int
     invalid: int
     failed: int
+    result_path: NotRequired[str]
+
+
+def result_counts(result: AddResult) -> dict[str, int]:
+    return {name: value for name, value in result.items() if isinstance(value, int)}
 
 
 class AddUnsubscribesOperator(TemplatedOperator):
     """Put local opt-outs on MailPartner's unsubscribe list, so no other tool sends to them.
 
     Addresses are trimmed, checked and de-duplicated (by :func:`~airflow_provider_mailpartner.
-    suppression.normalize_email`); invalid ones are skipped, counted and listed at WARNING. The
-    rest are added concurrently but paced under ``max_requests_per_minute``, retries included.
-    An address already listed (code 3) counts as done, so a rerun is harmless. If any address
-    still fails after the hook's retries, the task fails and lists them: an opt-out that silently
-    did not reach MailPartner is the worst outcome.
+    suppression.normalize_email`); invalid ones are skipped and counted. The rest are added
+    concurrently but paced under ``max_requests_per_minute``, retries included. An address
+    already listed (code 3) counts as done, so a rerun is harmless. If any address still fails
+    after the hook's retries, the task fails with :class:`~airflow_provider_mailpartner.exceptions.
+    MailPartnerAddError`: an opt-out that silently did not reach MailPartner is the worst outcome.
+    Addresses are personal data: the log and the error show counts and masked forms
+    (``j***@e***.fr``); ``result_path`` gets each address with its outcome.
 
     :param mailpartner_conn_id: the ``mailpartner`` connection holding the API key.
     :param emails: the addresses, e.g. from an upstream XCom (templated).
@@ -286,10 +294,13 @@ class AddUnsubscribesOperator(TemplatedOperator):
         per minute from one IP. Lower it when other jobs share the account's IP.
     :param max_workers: concurrent requests, enough to reach the pace over a real network.
     :param response_format: ``json`` or ``xml``; overrides the connection's.
-    :return: ``{"added", "already_listed", "invalid", "failed"}`` counts.
+    :param result_path: where to write one row per address with its outcome: a CSV
+        ``address,outcome,code,unsubscribe_id,error`` (templated), published whole, also when the
+        task fails. ``outcome`` is ``added``, ``already_listed``, ``invalid``, ``failed`` or ``not_sent``.
+    :return: ``{"added", "already_listed", "invalid", "failed"}`` counts (and ``result_path``).
     """
 
-    template_fields: Sequence[str] = ("emails", "input_path")
+    template_fields: Sequence[str] = ("emails", "input_path", "result_path")
     ui_color = "#fde9d9"
 
     def __init__(
@@ -303,8 +314,11 @@ class AddUnsubscribesOperator(TemplatedOperator):
         max_requests_per_minute: float = REQUESTS_PER_MINUTE,
         max_workers: int = 8,
         response_format: str | None = None,
+        result_path: str | ObjectStoragePath | None = None,
         **kwargs: Any,
     ) -> None:
+        if result_path is not None:
+            refuse_relative(result_path, "result_path")
         if (emails is None) == (input_path is None):
             raise ValueError("give exactly one of emails or input_path")
         if input_path is not None:
@@ -325,19 +339,22 @@ class AddUnsubscribesOperator(TemplatedOperator):
         self.max_requests_per_minute = max_requests_per_minute
         self.max_workers = max_workers
         self.response_format = response_format
+        self.result_path = result_path
 
     def execute(self, context: Context) -> AddResult:
+        from airflow_provider_mailpartner.add_outcomes import outcome_rows, write_outcomes
         from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
         from airflow_provider_mailpartner.opt_out_addresses import unique_addresses
+        from airflow_provider_mailpartner.personal_data import mask_address, masked_list
 
         candidates = list(self._read_addresses())
         addresses, invalid = unique_addresses(candidates)
         if invalid:
-            self.log.warning("Skipped %d invalid address(es): %s", len(invalid), ", ".join(map(repr, invalid)))
+            self.log.warning("Skipped %d value(s) that are not addresses: %s", len(invalid), masked_list(invalid))
         if invalid and not addresses:
             raise ValueError(
-                f"None of the {len(invalid)} input value(s) is an address (first: {invalid[0]!r}). A list "
-                "templated from XCom arrives as text unless the DAG sets render_template_as_native_obj=True; "
+                f"None of the {len(invalid)} input value(s) is an address (first: {mask_address(invalid[0])!r}). "
+                "A list templated from XCom arrives as text unless the DAG sets render_template_as_native_obj=True; "
                 "pass emails=upstream_task.output instead."
             )
         hook = MailPartnerHook(
@@ -348,29 +365,45 @@ class AddUnsubscribesOperator(TemplatedOperator):
         hook.get_conn()  # reads the connection once, before the worker threads share the hook
         started = time.monotonic()
         outcomes = self._push(hook, addresses)
-        refused = [address for address, outcome in outcomes.items() if _is_code(outcome, ApiCode.INVALID_EMAIL)]
-        if refused:
-            self.log.warning("MailPartner refused %d address(es) as invalid (code 9): %s", len(refused), refused)
-        failed = [a for a, outcome in outcomes.items() if isinstance(outcome, Exception) and a not in refused]
+        rows = outcome_rows(invalid, outcomes, _NOT_SENT)
+        counts = Counter(row["outcome"] for row in rows)
         result: AddResult = {
-            "added": sum(1 for outcome in outcomes.values() if isinstance(outcome, int)),
-            "already_listed": sum(1 for outcome in outcomes.values() if outcome is None),
-            "invalid": len(invalid) + len(refused),
-            "failed": len(failed),
+            "added": counts["added"],
+            "already_listed": counts["already_listed"],
+            "invalid": counts["invalid"],
+            "failed": counts["failed"] + counts["not_sent"],
         }
+        if self.result_path is not None:
+            result["result_path"] = write_outcomes(rows, storage_path(self.result_path, "result_path"))["path"]
         self.log.info(
             "Pushed %d address(es) to MailPartner in %.1f s: %s", len(addresses), time.monotonic() - started, result
         )
-        if failed:
-            for address in failed:
-                self.log.error("Not added to MailPartner: %r (%s)", address, outcomes[address])
-            shown = ", ".join(map(repr, failed[:FAILED_SHOWN]))
-            more = f" and {len(failed) - FAILED_SHOWN} more" if len(failed) > FAILED_SHOWN else ""
-            raise RuntimeError(
-                f"{len(failed)} opt-out(s) did not reach MailPartner after retries: {shown}{more}. "
-                f"The others are done ({result}); rerunning the task is harmless."
-            )
+        self._raise_for_failed([row for row in rows if row["outcome"] in ("failed", "not_sent")], result)
         return result
+
+    def _raise_for_failed(self, failed: list[OutcomeRow], result: AddResult) -> None:
+        """Log each address that did not get through, masked, and fail the task with the counts."""
+        from airflow_provider_mailpartner.exceptions import MailPartnerAddError
+        from airflow_provider_mailpartner.personal_data import mask_address, mask_addresses, masked_list
+
+        for row in failed:
+            self.log.error(
+                "Not added to MailPartner: %s (%s)", mask_address(row["address"]), mask_addresses(row["error"])
+            )
+        if not failed:
+            return
+        where = (
+            f"each address and its error are in {result['result_path']}"
+            if "result_path" in result
+            else "set result_path to get each address and its error in a file"
+        )
+        raise MailPartnerAddError(
+            f"{len(failed)} opt-out(s) did not reach MailPartner after retries: "
+            f"{masked_list([row['address'] for row in failed])}; {where}. "
+            f"The others are done ({result_counts(result)}); rerunning the task is harmless.",
+            counts=result_counts(result),
+            result_path=result.get("result_path"),
+        )
 
     def _read_addresses(self) -> Iterable[str]:
         from airflow_provider_mailpartner.opt_out_addresses import address_values, addresses_in_file
@@ -413,10 +446,6 @@ class AddUnsubscribesOperator(TemplatedOperator):
 
         inputs = [] if self.input_path is None else [storage_dataset(storage_path(self.input_path), records=False)]
         return OperatorLineage(inputs=inputs, outputs=unsubscribe_list_datasets(self.mailpartner_conn_id))
-
-
-def _is_code(outcome: object, code: int) -> bool:
-    return isinstance(outcome, MailPartnerError) and outcome.code == code
 
 
 def _created_since(since: datetime, record: UnsubscribeRecord) -> bool:

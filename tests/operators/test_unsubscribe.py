@@ -200,15 +200,46 @@ def test_add_reads_addresses_from_a_file(connection, run_dag, tmp_path, content)
     assert sorted(e["email"] for e in connection.backend.entries()) == ["a@example.com", "b@example.com"]
 
 
-def test_add_fails_listing_every_address_that_did_not_get_through(connection, run_dag, capfd):
+def test_add_fails_counting_what_did_not_get_through_and_the_result_file_names_each_address(
+    connection, run_dag, capfd, tmp_path
+):
     connection.faults.script(*(Fault.http_error(503) for _ in range(3)), command="unsubscribe/add")
+    connection.backend.seed([{"id": 7, "email": "c@example.com", "createdAt": "2024-03-01 09:30:00"}])
+    emails = ["a@example.com", "b@example.com", "+33612345678", "C@example.com"]
     result = run_dag(
-        "AddUnsubscribesOperator(task_id='push', emails=['a@example.com', 'b@example.com'], max_workers=1)"
+        f"AddUnsubscribesOperator(task_id='push', emails={emails!r}, max_workers=1, "
+        f"result_path='file://{tmp_path}/outcomes.csv')"
     )
     assert result.state == "failed"
     output = "".join(capfd.readouterr())
-    assert "1 opt-out(s) did not reach MailPartner after retries: 'a@example.com'" in output
-    assert [e["email"] for e in connection.backend.entries()] == ["b@example.com"]
+    assert "1 opt-out(s) did not reach MailPartner after retries: 'a***@e***.com'; each address and its error" in output
+    assert "MailPartnerAddError" in output
+    for value in emails:  # personal data: counts and masked forms only
+        assert value.lower() not in output.lower()
+    rows = list(csv.DictReader((tmp_path / "outcomes.csv").open()))
+    assert [(row["address"], row["outcome"], row["code"]) for row in rows] == [
+        ("+33612345678", "invalid", ""),
+        ("a@example.com", "failed", ""),
+        ("b@example.com", "added", ""),
+        ("C@example.com", "already_listed", ""),
+    ]
+    assert "HTTP 503" in rows[1]["error"]
+    assert rows[2]["unsubscribe_id"].isdigit()
+    assert sorted(e["email"] for e in connection.backend.entries()) == ["b@example.com", "c@example.com"]
+
+
+def test_the_result_file_is_written_when_every_address_got_through(connection, run_dag, tmp_path):
+    result = run_dag(
+        f"AddUnsubscribesOperator(task_id='push', emails=['x@example.com'], result_path='file://{tmp_path}/r.csv')"
+    )
+    assert result.xcoms["push"] == {
+        "added": 1,
+        "already_listed": 0,
+        "invalid": 0,
+        "failed": 0,
+        "result_path": f"file://{tmp_path}/r.csv",
+    }
+    assert (tmp_path / "r.csv").read_text().splitlines()[0] == "address,outcome,code,unsubscribe_id,error"
 
 
 def test_add_stays_under_the_request_limit_with_many_workers(sandbox, monkeypatch, run_dag):

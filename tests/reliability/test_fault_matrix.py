@@ -43,6 +43,7 @@ import urllib3
 
 from airflow_provider_mailpartner.connection_settings import DEFAULT_MAX_RETRIES
 from airflow_provider_mailpartner.exceptions import (
+    MailPartnerAddError,
     MailPartnerApiError,
     MailPartnerError,
     MailPartnerRateLimitError,
@@ -51,6 +52,7 @@ from airflow_provider_mailpartner.exceptions import (
 )
 from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator, UnsubscribeListOperator
+from airflow_provider_mailpartner.personal_data import mask_address
 from airflow_provider_mailpartner.testing import Fault, MailPartnerSandbox
 from airflow_provider_mailpartner.testing.wire import XML_DECLARATION, render_envelope
 from tests.nasty_key import NASTY_KEY
@@ -687,11 +689,16 @@ def test_add_operator(case: Case, fmt: Format, variant: str, rig: Rig, leak_chec
         early = int(run.variant == "recovers" and run.landed_before_answer)
         assert run.result == {"added": 2 - early, "already_listed": early, "invalid": 0, "failed": 0}
     else:
-        assert isinstance(run.error, RuntimeError)
-        shown = ", ".join(map(repr, failed))
-        assert f"{len(failed)} opt-out(s) did not reach MailPartner after retries: {shown}." in str(run.error)
-        (why,) = re.findall(f"Not added to MailPartner: {re.escape(repr(failed[0]))} \\((.*)\\)", leak_check.output())
+        assert isinstance(run.error, MailPartnerAddError)
+        assert run.error.counts["failed"] == len(failed)
+        shown = ", ".join(repr(mask_address(address)) for address in failed)
+        assert f"{len(failed)} opt-out(s) did not reach MailPartner after retries: {shown};" in str(run.error)
+        masked = re.escape(mask_address(failed[0]))
+        (why,) = re.findall(f"Not added to MailPartner: {masked} \\((.*)\\)", leak_check.output())
         assert case.message.format(FORMAT=fmt.upper()) in why
+    for address in NEW_ADDRESSES:  # personal data: in no log line and no error text
+        assert address not in leak_check.output()
+        assert all(address not in text for text in run.error_texts)
     if isinstance(case.source, Scripted):
         landed = run.error is None or run.landed_before_answer
         assert rig.sandbox.backend.has_email(NEW_ADDRESSES[0]) == landed
@@ -902,8 +909,9 @@ def test_example_sync_optouts(
     missing = [address for address in (LATE, NEW_ADDRESSES[0]) if address not in listed]
     assert len(listed) == {"recovers": 2, "exhausts": 0, "once": 1}[fault.variant]
     if missing:
-        shown = ", ".join(map(repr, missing))
-        assert f"{len(missing)} opt-out(s) did not reach MailPartner after retries: {shown}" in leak_check.output()
+        shown = ", ".join(repr(mask_address(address)) for address in missing)
+        assert f"{len(missing)} opt-out(s) did not reach MailPartner after retries: {shown};" in leak_check.output()
+        assert all(address not in leak_check.output() for address in missing)  # personal data: masked
     leak_check.assert_clean(repr(result.xcoms), files_under=example_root)
 
 

@@ -1,0 +1,64 @@
+"""What happened to each opt-out the add operator pushed: one row per address, for the file the user asked for.
+
+The task log and the error carry counts and masked forms only; this file holds the addresses, each
+with its outcome (``added`` with the new id, ``already_listed``, ``invalid`` — not an address, or
+refused by MailPartner with code 9 —, ``failed`` with the API code and the scrubbed error, or
+``not_sent`` when an earlier credential error stopped the task).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypedDict
+
+from airflow_provider_mailpartner.client.commands import ApiCode
+from airflow_provider_mailpartner.exceptions import MailPartnerError
+from airflow_provider_mailpartner.record_files import Manifest, RecordWriter
+from airflow_provider_mailpartner.storage import open_without_lineage, staged
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+OUTCOME_FIELDS = ("address", "outcome", "code", "unsubscribe_id", "error")
+
+Outcome = int | Exception | None  # the new id, the error, or None when already listed
+
+
+class OutcomeRow(TypedDict):
+    address: str
+    outcome: str
+    code: int | str
+    unsubscribe_id: int | str
+    error: str
+
+
+def outcome_rows(invalid: list[str], outcomes: dict[str, Outcome], not_sent: Exception) -> list[OutcomeRow]:
+    """A row per invalid input value, then one per address sent (or not sent), in the input's order."""
+    rows = [_row(value, "invalid", error="not an e-mail address") for value in invalid]
+    for address, outcome in outcomes.items():
+        if outcome is None:
+            rows.append(_row(address, "already_listed"))
+        elif isinstance(outcome, int):
+            rows.append(_row(address, "added", unsubscribe_id=outcome))
+        elif outcome is not_sent:
+            rows.append(_row(address, "not_sent", error=str(outcome)))
+        elif isinstance(outcome, MailPartnerError) and outcome.code == ApiCode.INVALID_EMAIL:
+            rows.append(_row(address, "invalid", code=outcome.code, error=str(outcome)))
+        else:
+            code = outcome.code if isinstance(outcome, MailPartnerError) and outcome.code is not None else ""
+            rows.append(_row(address, "failed", code=code, error=str(outcome)))
+    return rows
+
+
+def _row(
+    address: str, outcome: str, *, code: int | str = "", unsubscribe_id: int | str = "", error: str = ""
+) -> OutcomeRow:
+    return {"address": address, "outcome": outcome, "code": code, "unsubscribe_id": unsubscribe_id, "error": error}
+
+
+def write_outcomes(rows: list[OutcomeRow], path: ObjectStoragePath) -> Manifest:
+    """The rows as CSV (header ``address,outcome,code,unsubscribe_id,error``), published whole."""
+    with staged(path) as staging, open_without_lineage(staging) as handle:
+        writer = RecordWriter(handle, "csv", OUTCOME_FIELDS)
+        writer.write(rows)
+        sha256 = writer.close()
+    return {"path": str(path), "format": "csv", "count": writer.count, "sha256": sha256}
