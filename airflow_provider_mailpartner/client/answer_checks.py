@@ -22,6 +22,7 @@ from airflow_provider_mailpartner.exceptions import (
     MailPartnerRateLimitError,
     MailPartnerResponseError,
 )
+from airflow_provider_mailpartner.personal_data import mask_addresses
 
 SMALL_ANSWER_LIMIT = 1 << 20  # every answer but the list is a few hundred bytes
 EXCERPT_LENGTH = 160
@@ -107,17 +108,17 @@ class AnswerChecks:
         """The start of the body, scrubbed before it is cut so that no part of the key survives."""
         head = answer.head(EXCERPT_SCAN)
         text = self.redactor.scrub_prefix(head.decode("utf-8", "replace"), complete=len(head) < EXCERPT_SCAN)
-        text = " ".join(text.split())
+        text = " ".join(mask_addresses(text).split())  # a list answer holds subscribers' addresses
         return repr(text[:EXCERPT_LENGTH] + ("..." if len(text) > EXCERPT_LENGTH else ""))
 
     def _scrubbed(self, problem: str) -> str:
         """A reader's account of the problem, scrubbed before it is cut: it may quote the answer."""
-        text = self.redactor.scrub(problem)
+        text = mask_addresses(self.redactor.scrub(problem))
         return text if len(text) <= PROBLEM_LENGTH else text[:PROBLEM_LENGTH] + "..."
 
     def shown(self, value: object) -> str:
         """A value from the answer, fit to quote in an error: scrubbed first, then cut."""
-        return repr(self.redactor.scrub(str(value))[:40])
+        return repr(mask_addresses(self.redactor.scrub(str(value)))[:40])
 
     def prefix(self, call: Call | None = None) -> str:
         where = f" {call.command.label}" if call else ""
@@ -125,7 +126,8 @@ class AnswerChecks:
 
     def _envelope_error(self, envelope: Envelope, http_status: int) -> MailPartnerError:
         code = envelope.code
-        detail = f"code {code}" + (f": {self.redactor.scrub(envelope.message)[:200]}" if envelope.message else "")
+        message = mask_addresses(self.redactor.scrub(envelope.message)) if envelope.message else ""
+        detail = f"code {code}" + (f": {message[:200]}" if message else "")
         if http_status != 200:
             detail += f", HTTP {http_status}"
         if code in AUTH_CODES:
