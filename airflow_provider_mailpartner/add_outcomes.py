@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 OUTCOME_FIELDS = ("address", "outcome", "code", "unsubscribe_id", "error")
 
-Outcome = int | Exception | None  # the new id, the error, or None when already listed
+WOULD_ADD = "would_add"
+"""The outcome of an address a dry run would have sent."""
+
+Outcome = int | Exception | str | None  # the new id, the error, WOULD_ADD, or None when already listed
 
 
 class OutcomeRow(TypedDict):
@@ -37,6 +40,8 @@ def outcome_rows(invalid: list[str], outcomes: dict[str, Outcome], not_sent: Exc
     for address, outcome in outcomes.items():
         if outcome is None:
             rows.append(_row(address, "already_listed"))
+        elif outcome == WOULD_ADD:
+            rows.append(_row(address, WOULD_ADD))
         elif isinstance(outcome, int):
             rows.append(_row(address, "added", unsubscribe_id=outcome))
         elif outcome is not_sent:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_mailpartner.add_outcomes import OutcomeRow
+    from airflow_provider_mailpartner.add_outcomes import Outcome, OutcomeRow
     from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 
 DEFAULT_MAX_XCOM_RECORDS = 20_000
@@ -262,7 +262,23 @@ class AddResult(TypedDict):
     already_listed: int
     invalid: int
     failed: int
+    would_add: NotRequired[int]  # dry_run: the addresses not on the list, none sent
     result_path: NotRequired[str]
+
+
+def _split_listed(addresses: list[str], hook: MailPartnerHook) -> tuple[list[str], dict[str, None]]:
+    """The addresses not on MailPartner's list now, and those that are (as outcomes: already listed)."""
+    from airflow_provider_mailpartner.suppression import SuppressionSet
+
+    listed = SuppressionSet.from_records(hook.iter_unsubscribe_records())
+    new = [address for address in addresses if address not in listed]
+    return new, {address: None for address in addresses if address in listed}
+
+
+def _would_add(addresses: list[str]) -> dict[str, Outcome]:
+    from airflow_provider_mailpartner.add_outcomes import WOULD_ADD
+
+    return dict.fromkeys(addresses, WOULD_ADD)
 
 
 def result_counts(result: AddResult) -> dict[str, int]:
@@ -297,7 +313,12 @@ class AddUnsubscribesOperator(TemplatedOperator):
     :param result_path: where to write one row per address with its outcome: a CSV
         ``address,outcome,code,unsubscribe_id,error`` (templated), published whole, also when the
         task fails. ``outcome`` is ``added``, ``already_listed``, ``invalid``, ``failed`` or ``not_sent``.
-    :return: ``{"added", "already_listed", "invalid", "failed"}`` counts (and ``result_path``).
+    :param dry_run: read the list as it is, count what would be added and what is already listed,
+        and send nothing (``would_add`` in the result; ``result_path`` rows say ``would_add``).
+    :param max_adds: refuse, before anything is sent, to add more addresses than this in one run
+        (those not on the list now; it is read first): a wrong file or column must not put a
+        whole CRM on the list. Default: no cap.
+    :return: ``{"added", "already_listed", "invalid", "failed"}`` counts (and ``would_add``, ``result_path``).
     """
 
     template_fields: Sequence[str] = ("emails", "input_path", "result_path")
@@ -315,8 +336,12 @@ class AddUnsubscribesOperator(TemplatedOperator):
         max_workers: int = 8,
         response_format: str | None = None,
         result_path: str | ObjectStoragePath | None = None,
+        dry_run: bool = False,
+        max_adds: int | None = None,
         **kwargs: Any,
     ) -> None:
+        if max_adds is not None and max_adds < 0:
+            raise ValueError(f"max_adds must be a count (0 or more), not {max_adds!r}")
         if result_path is not None:
             refuse_relative(result_path, "result_path")
         if (emails is None) == (input_path is None):
@@ -340,6 +365,8 @@ class AddUnsubscribesOperator(TemplatedOperator):
         self.max_workers = max_workers
         self.response_format = response_format
         self.result_path = result_path
+        self.send_nothing = dry_run  # (not "dry_run": BaseOperator.dry_run() is a method)
+        self.max_adds = max_adds
 
     def execute(self, context: Context) -> AddResult:
         from airflow_provider_mailpartner.add_outcomes import outcome_rows, write_outcomes
@@ -364,7 +391,12 @@ class AddUnsubscribesOperator(TemplatedOperator):
         )
         hook.get_conn()  # reads the connection once, before the worker threads share the hook
         started = time.monotonic()
-        outcomes = self._push(hook, addresses)
+        new, listed = addresses, dict[str, None]()
+        if self.send_nothing or self.max_adds is not None:  # what is new, from the list as it is now
+            new, listed = _split_listed(addresses, hook)
+            self._check_max_adds(len(new), len(listed), len(invalid))
+        sent = _would_add(new) if self.send_nothing else self._push(hook, new)
+        outcomes = {address: sent[address] if address in sent else listed[address] for address in addresses}
         rows = outcome_rows(invalid, outcomes, _NOT_SENT)
         counts = Counter(row["outcome"] for row in rows)
         result: AddResult = {
@@ -373,13 +405,32 @@ class AddUnsubscribesOperator(TemplatedOperator):
             "invalid": counts["invalid"],
             "failed": counts["failed"] + counts["not_sent"],
         }
+        if self.send_nothing:
+            result["would_add"] = counts["would_add"]
         if self.result_path is not None:
             result["result_path"] = write_outcomes(rows, storage_path(self.result_path, "result_path"))["path"]
         self.log.info(
-            "Pushed %d address(es) to MailPartner in %.1f s: %s", len(addresses), time.monotonic() - started, result
+            "%s %d address(es) to MailPartner in %.1f s: %s",
+            "Dry run, nothing sent: checked" if self.send_nothing else "Pushed",
+            len(addresses),
+            time.monotonic() - started,
+            result,
         )
         self._raise_for_failed([row for row in rows if row["outcome"] in ("failed", "not_sent")], result)
         return result
+
+    def _check_max_adds(self, new: int, listed: int, invalid: int) -> None:
+        """Refuse, before anything is sent, to add more than ``max_adds`` addresses in one run."""
+        from airflow_provider_mailpartner.exceptions import MailPartnerAddError
+
+        if self.max_adds is None or new <= self.max_adds or self.send_nothing:
+            return
+        raise MailPartnerAddError(
+            f"{new} address(es) are not on MailPartner's list yet, more than max_adds={self.max_adds}: nothing "
+            "was sent. Check the input (a wrong file or column adds the wrong people); if it is right, raise "
+            "max_adds, or run once with dry_run=True and result_path to see the addresses.",
+            counts={"would_add": new, "already_listed": listed, "invalid": invalid, "added": 0, "failed": 0},
+        )
 
     def _raise_for_failed(self, failed: list[OutcomeRow], result: AddResult) -> None:
         """Log each address that did not get through, masked, and fail the task with the counts."""

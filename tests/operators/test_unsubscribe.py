@@ -433,3 +433,46 @@ def test_a_path_that_renders_relative_or_misnamed_fails_the_task_naming_the_fiel
 def test_one_path_is_one_asset_however_it_is_spelled(spelling):
     declared = UnsubscribeListOperator(task_id="a", output_path=spelling).outlets
     assert [asset_uri(str(outlet.uri)) for outlet in declared] == [asset_uri("file:///data/u.jsonl")]
+
+
+def test_a_dry_run_reads_the_list_and_sends_nothing(connection, run_dag, tmp_path):
+    connection.backend.seed([{"id": 7, "email": "listed@example.com", "createdAt": "2024-03-01 09:30:00"}])
+    emails = ["new@example.com", " LISTED@example.com", "not an address"]
+    result = run_dag(
+        f"AddUnsubscribesOperator(task_id='push', emails={emails!r}, dry_run=True, result_path='file://{tmp_path}/r.csv')"
+    )
+    assert result.xcoms["push"] == {
+        "added": 0,
+        "already_listed": 1,
+        "invalid": 1,
+        "failed": 0,
+        "would_add": 1,
+        "result_path": f"file://{tmp_path}/r.csv",
+    }
+    rows = [(row["address"], row["outcome"]) for row in csv.DictReader((tmp_path / "r.csv").open())]
+    assert rows == [
+        ("not an address", "invalid"),
+        ("new@example.com", "would_add"),
+        ("LISTED@example.com", "already_listed"),
+    ]
+    assert [request.command for request in connection.requests] == ["unsubscribe/list"]
+    assert [entry["email"] for entry in connection.backend.entries()] == ["listed@example.com"]
+
+
+def test_max_adds_refuses_before_sending_anything_and_counts_only_new_addresses(connection, run_dag, capfd):
+    connection.backend.seed([{"id": 7, "email": "listed@example.com", "createdAt": "2024-03-01 09:30:00"}])
+    emails = ["a@example.com", "b@example.com", "listed@example.com"]
+    refused = run_dag(f"AddUnsubscribesOperator(task_id='push', emails={emails!r}, max_adds=1)")
+    assert refused.state == "failed"
+    assert "2 address(es) are not on MailPartner's list yet, more than max_adds=1: nothing was sent" in "".join(
+        capfd.readouterr()
+    )
+    assert [request.command for request in connection.requests] == ["unsubscribe/list"]
+    accepted = run_dag(f"AddUnsubscribesOperator(task_id='push', emails={emails!r}, max_adds=2)")
+    assert accepted.xcoms["push"] == {"added": 2, "already_listed": 1, "invalid": 0, "failed": 0}
+    assert [r.command for r in connection.requests].count("unsubscribe/add") == 2  # the listed one is not sent
+
+
+def test_a_negative_max_adds_is_refused_when_the_dag_is_parsed():
+    with pytest.raises(ValueError, match="max_adds must be a count"):
+        AddUnsubscribesOperator(task_id="push", emails=["a@example.com"], max_adds=-1)
