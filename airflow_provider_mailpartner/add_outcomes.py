@@ -36,25 +36,25 @@ class OutcomeRow(TypedDict):
 
 def outcome_rows(invalid: list[str], outcomes: dict[str, Outcome], not_sent: Exception) -> list[OutcomeRow]:
     """A row per invalid input value, then one per address sent (or not sent), in the input's order."""
-    rows = [_row(value, "invalid", error="not an e-mail address") for value in invalid]
+    rows = [outcome_row(value, "invalid", error="not an e-mail address") for value in invalid]
     for address, outcome in outcomes.items():
         if outcome is None:
-            rows.append(_row(address, "already_listed"))
+            rows.append(outcome_row(address, "already_listed"))
         elif outcome == WOULD_ADD:
-            rows.append(_row(address, WOULD_ADD))
+            rows.append(outcome_row(address, WOULD_ADD))
         elif isinstance(outcome, int):
-            rows.append(_row(address, "added", unsubscribe_id=outcome))
+            rows.append(outcome_row(address, "added", unsubscribe_id=outcome))
         elif outcome is not_sent:
-            rows.append(_row(address, "not_sent", error=str(outcome)))
+            rows.append(outcome_row(address, "not_sent", error=str(outcome)))
         elif isinstance(outcome, MailPartnerError) and outcome.code == ApiCode.INVALID_EMAIL:
-            rows.append(_row(address, "invalid", code=outcome.code, error=str(outcome)))
+            rows.append(outcome_row(address, "invalid", code=outcome.code, error=str(outcome)))
         else:
             code = outcome.code if isinstance(outcome, MailPartnerError) and outcome.code is not None else ""
-            rows.append(_row(address, "failed", code=code, error=str(outcome)))
+            rows.append(outcome_row(address, "failed", code=code, error=str(outcome)))
     return rows
 
 
-def _row(
+def outcome_row(
     address: str, outcome: str, *, code: int | str = "", unsubscribe_id: int | str = "", error: str = ""
 ) -> OutcomeRow:
     return {"address": address, "outcome": outcome, "code": code, "unsubscribe_id": unsubscribe_id, "error": error}

@@ -95,12 +95,11 @@ def _rebuild_guard_error(message: str, count: int, previous_count: int, removed:
     return MailPartnerGuardError(message, count=count, previous_count=previous_count, removed=removed)
 
 
-class MailPartnerAddError(MailPartnerError):
-    """Some opt-outs did not reach MailPartner after the retries; the others are done.
+class MailPartnerPushError(MailPartnerError):
+    """Some addresses were not added to (or removed from) the list, or none were sent: a cap refused the run.
 
-    ``counts`` says how many ended in each state (``added``, ``already_listed``, ``invalid``,
-    ``failed``); the addresses and each one's error are in the operator's ``result_path`` file,
-    never in this text (addresses are personal data).
+    ``counts`` says how many ended in each state; the addresses and each one's error are in the
+    operator's ``result_path`` file, never in this text (addresses are personal data).
     """
 
     def __init__(self, message: str, *, counts: dict[str, int], result_path: str | None = None) -> None:
@@ -109,8 +108,18 @@ class MailPartnerAddError(MailPartnerError):
         self.result_path = result_path
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_add_error, (self.message, self.counts, self.result_path))
+        return (_rebuild_push_error, (type(self), self.message, self.counts, self.result_path))
 
 
-def _rebuild_add_error(message: str, counts: dict[str, int], result_path: str | None) -> MailPartnerAddError:
-    return MailPartnerAddError(message, counts=counts, result_path=result_path)
+def _rebuild_push_error(
+    cls: type[MailPartnerPushError], message: str, counts: dict[str, int], result_path: str | None
+) -> MailPartnerPushError:
+    return cls(message, counts=counts, result_path=result_path)
+
+
+class MailPartnerAddError(MailPartnerPushError):
+    """Opt-outs that did not reach MailPartner after the retries (``AddUnsubscribesOperator``)."""
+
+
+class MailPartnerRemoveError(MailPartnerPushError):
+    """Addresses that could not be taken off the list after the retries (``RemoveUnsubscribesOperator``)."""

@@ -20,11 +20,9 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset
 
-from airflow_provider_mailpartner.client.commands import REQUESTS_PER_MINUTE
-from airflow_provider_mailpartner.client.pacing import MAX_REQUESTS_PER_MINUTE
-from airflow_provider_mailpartner.contact_files import check_options
 from airflow_provider_mailpartner.list_changes import CHANGE_KINDS, Guards
 from airflow_provider_mailpartner.list_state import default_state_root
+from airflow_provider_mailpartner.operators.address_push import DEFAULT_CONN_ID, AddressPushOperator
 from airflow_provider_mailpartner.operators.assets import asset_uri, outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
 from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, ListManifest, OutputFormat, write_records
@@ -41,7 +39,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_XCOM_RECORDS = 20_000
 """Airflow 3 tasks hang or die on large XComs; past this many records, write to storage."""
 
-DEFAULT_CONN_ID = "mailpartner_default"
 RATIO_PARAM = "mailpartner_max_removed_ratio"
 """DAG param (or run conf key) that sets the list operator's ``max_removed_ratio`` for one run."""
 ALLOW_EMPTY_PARAM = "mailpartner_allow_empty"
@@ -285,7 +282,20 @@ def result_counts(result: AddResult) -> dict[str, int]:
     return {name: value for name, value in result.items() if isinstance(value, int)}
 
 
-class AddUnsubscribesOperator(TemplatedOperator):
+def _add_result(rows: list[OutcomeRow], dry_run: bool) -> AddResult:
+    counts = Counter(row["outcome"] for row in rows)
+    result: AddResult = {
+        "added": counts["added"],
+        "already_listed": counts["already_listed"],
+        "invalid": counts["invalid"],
+        "failed": counts["failed"] + counts["not_sent"],
+    }
+    if dry_run:
+        result["would_add"] = counts["would_add"]
+    return result
+
+
+class AddUnsubscribesOperator(AddressPushOperator):
     """Put local opt-outs on MailPartner's unsubscribe list, so no other tool sends to them.
 
     Addresses are trimmed, checked and de-duplicated (by :func:`~airflow_provider_mailpartner.
@@ -321,61 +331,16 @@ class AddUnsubscribesOperator(TemplatedOperator):
     :return: ``{"added", "already_listed", "invalid", "failed"}`` counts (and ``would_add``, ``result_path``).
     """
 
-    template_fields: Sequence[str] = ("emails", "input_path", "result_path")
-    ui_color = "#fde9d9"
-
-    def __init__(
-        self,
-        *,
-        mailpartner_conn_id: str = DEFAULT_CONN_ID,
-        emails: Iterable[str] | str | None = None,
-        input_path: str | ObjectStoragePath | None = None,
-        email_column: str | None = None,
-        encoding: str | None = None,
-        max_requests_per_minute: float = REQUESTS_PER_MINUTE,
-        max_workers: int = 8,
-        response_format: str | None = None,
-        result_path: str | ObjectStoragePath | None = None,
-        dry_run: bool = False,
-        max_adds: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if max_adds is not None and max_adds < 0:
-            raise ValueError(f"max_adds must be a count (0 or more), not {max_adds!r}")
-        if result_path is not None:
-            refuse_relative(result_path, "result_path")
-        if (emails is None) == (input_path is None):
-            raise ValueError("give exactly one of emails or input_path")
-        if input_path is not None:
-            if not str(input_path).strip():
-                raise ValueError("input_path is empty: give the path of the file of addresses")
-            refuse_relative(input_path, "input_path")
-        check_options(encoding)
-        if max_workers < 1:
-            raise ValueError("max_workers must be at least 1")
-        if not 0 < max_requests_per_minute <= MAX_REQUESTS_PER_MINUTE:
-            raise ValueError(f"max_requests_per_minute must be above 0 (and at most {MAX_REQUESTS_PER_MINUTE})")
-        super().__init__(**kwargs)
-        self.mailpartner_conn_id = mailpartner_conn_id
-        self.emails = emails
-        self.input_path = input_path
-        self.email_column = email_column
-        self.encoding = encoding
-        self.max_requests_per_minute = max_requests_per_minute
-        self.max_workers = max_workers
-        self.response_format = response_format
-        self.result_path = result_path
-        self.send_nothing = dry_run  # (not "dry_run": BaseOperator.dry_run() is a method)
+    def __init__(self, *, max_adds: int | None = None, **kwargs: Any) -> None:
+        super().__init__(cap=("max_adds", max_adds), **kwargs)
         self.max_adds = max_adds
 
     def execute(self, context: Context) -> AddResult:
-        from airflow_provider_mailpartner.add_outcomes import outcome_rows, write_outcomes
-        from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
-        from airflow_provider_mailpartner.opt_out_addresses import unique_addresses
+        from airflow_provider_mailpartner.add_outcomes import outcome_rows
+        from airflow_provider_mailpartner.exceptions import MailPartnerAddError
         from airflow_provider_mailpartner.personal_data import mask_address, masked_list
 
-        candidates = list(self._read_addresses())
-        addresses, invalid = unique_addresses(candidates)
+        addresses, invalid = self.read_addresses()
         if invalid:
             self.log.warning("Skipped %d value(s) that are not addresses: %s", len(invalid), masked_list(invalid))
         if invalid and not addresses:
@@ -384,12 +349,7 @@ class AddUnsubscribesOperator(TemplatedOperator):
                 "A list templated from XCom arrives as text unless the DAG sets render_template_as_native_obj=True; "
                 "pass emails=upstream_task.output instead."
             )
-        hook = MailPartnerHook(
-            self.mailpartner_conn_id,
-            response_format=self.response_format,
-            max_requests_per_minute=self.max_requests_per_minute,
-        )
-        hook.get_conn()  # reads the connection once, before the worker threads share the hook
+        hook = self.paced_hook()
         started = time.monotonic()
         new, listed = addresses, dict[str, None]()
         if self.send_nothing or self.max_adds is not None:  # what is new, from the list as it is now
@@ -398,17 +358,9 @@ class AddUnsubscribesOperator(TemplatedOperator):
         sent = _would_add(new) if self.send_nothing else self._push(hook, new)
         outcomes = {address: sent[address] if address in sent else listed[address] for address in addresses}
         rows = outcome_rows(invalid, outcomes, _NOT_SENT)
-        counts = Counter(row["outcome"] for row in rows)
-        result: AddResult = {
-            "added": counts["added"],
-            "already_listed": counts["already_listed"],
-            "invalid": counts["invalid"],
-            "failed": counts["failed"] + counts["not_sent"],
-        }
-        if self.send_nothing:
-            result["would_add"] = counts["would_add"]
-        if self.result_path is not None:
-            result["result_path"] = write_outcomes(rows, storage_path(self.result_path, "result_path"))["path"]
+        result = _add_result(rows, self.send_nothing)
+        if (written := self.write_result(rows)) is not None:
+            result["result_path"] = written
         self.log.info(
             "%s %d address(es) to MailPartner in %.1f s: %s",
             "Dry run, nothing sent: checked" if self.send_nothing else "Pushed",
@@ -416,7 +368,14 @@ class AddUnsubscribesOperator(TemplatedOperator):
             time.monotonic() - started,
             result,
         )
-        self._raise_for_failed([row for row in rows if row["outcome"] in ("failed", "not_sent")], result)
+        failed = [row for row in rows if row["outcome"] in ("failed", "not_sent")]
+        self.raise_for_failed(
+            failed,
+            result_counts(result),
+            MailPartnerAddError,
+            logged="Not added to MailPartner",
+            summary="opt-out(s) did not reach MailPartner",
+        )
         return result
 
     def _check_max_adds(self, new: int, listed: int, invalid: int) -> None:
@@ -431,38 +390,6 @@ class AddUnsubscribesOperator(TemplatedOperator):
             "max_adds, or run once with dry_run=True and result_path to see the addresses.",
             counts={"would_add": new, "already_listed": listed, "invalid": invalid, "added": 0, "failed": 0},
         )
-
-    def _raise_for_failed(self, failed: list[OutcomeRow], result: AddResult) -> None:
-        """Log each address that did not get through, masked, and fail the task with the counts."""
-        from airflow_provider_mailpartner.exceptions import MailPartnerAddError
-        from airflow_provider_mailpartner.personal_data import mask_address, mask_addresses, masked_list
-
-        for row in failed:
-            self.log.error(
-                "Not added to MailPartner: %s (%s)", mask_address(row["address"]), mask_addresses(row["error"])
-            )
-        if not failed:
-            return
-        where = (
-            f"each address and its error are in {result['result_path']}"
-            if "result_path" in result
-            else "set result_path to get each address and its error in a file"
-        )
-        raise MailPartnerAddError(
-            f"{len(failed)} opt-out(s) did not reach MailPartner after retries: "
-            f"{masked_list([row['address'] for row in failed])}; {where}. "
-            f"The others are done ({result_counts(result)}); rerunning the task is harmless.",
-            counts=result_counts(result),
-            result_path=result.get("result_path"),
-        )
-
-    def _read_addresses(self) -> Iterable[str]:
-        from airflow_provider_mailpartner.opt_out_addresses import address_values, addresses_in_file
-
-        if self.input_path is None:
-            return address_values(self.emails)
-        path = storage_path(self.input_path, "input_path")
-        return addresses_in_file(path, self.encoding, self.email_column)
 
     def _push(self, hook: MailPartnerHook, addresses: list[str]) -> dict[str, int | Exception | None]:
         """Add each address on the pool; the first credential or configuration error stops the rest."""
