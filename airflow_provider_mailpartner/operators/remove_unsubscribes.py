@@ -100,7 +100,6 @@ class RemoveUnsubscribesOperator(AddressPushOperator):
 
     def _delete(self, hook: MailPartnerHook, listed: dict[str, list[int]]) -> dict[str, Exception | None]:
         """Delete every entry of each address on the pool; an address's outcome is its first error, or None."""
-        hook.get_conn()  # reads the connection once, before the worker threads share the hook
 
         def delete(address: str) -> Exception | None:
             try:

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from airflow_provider_mailpartner.operators.assets import asset_uri
+from airflow_provider_mailpartner.operators.remove_unsubscribes import RemoveUnsubscribesOperator
+from airflow_provider_mailpartner.operators.sql import UnsubscribesToSqlOperator
 from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator, UnsubscribeListOperator
 from airflow_provider_mailpartner.testing import Fault
 
@@ -357,18 +359,47 @@ def test_an_undefined_name_in_a_template_fails_naming_the_field(connection, run_
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_logical_date_template_in_a_run_without_one_fails_with_the_way_out():
+def _list_with_state(path: str) -> UnsubscribeListOperator:
+    return UnsubscribeListOperator(task_id="t", output_path="file:///data/u.jsonl", state_path=path)
+
+
+def _add_with_result(path: str) -> AddUnsubscribesOperator:
+    return AddUnsubscribesOperator(task_id="t", emails=["a@example.fr"], result_path=path)
+
+
+def _remove_with_result(path: str) -> RemoveUnsubscribesOperator:
+    return RemoveUnsubscribesOperator(task_id="t", emails=["a@example.fr"], result_path=path)
+
+
+def _sql_on(conn_id: str) -> UnsubscribesToSqlOperator:
+    return UnsubscribesToSqlOperator(task_id="t", unsubscribes={}, sql_conn_id=conn_id)
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "template"),
+    [
+        (lambda t: UnsubscribeListOperator(task_id="t", output_path=t), "output_path", "file:///data/{{ ds }}/u.jsonl"),
+        (_list_with_state, "state_path", "file:///data/{{ ds }}/state"),
+        (_add_with_result, "result_path", "file:///data/{{ ds }}/added.csv"),
+        (_remove_with_result, "result_path", "file:///data/{{ ds }}/removed.csv"),
+        (_sql_on, "sql_conn_id", "crm_{{ ds_nodash }}"),
+    ],
+    ids=["list-output", "list-state", "add-result", "remove-result", "sql-conn"],
+)
+def test_a_logical_date_template_in_a_run_without_one_fails_with_the_way_out(build, field, template):
     from airflow.sdk import DAG
     from jinja2 import UndefinedError
 
     with DAG("manual", schedule=None):  # a DAG's templates fail on undefined names
-        operator = UnsubscribeListOperator(task_id="fetch", output_path="file:///data/{{ ds }}/unsubscribes.jsonl")
+        operator = build(template)
     with pytest.raises(UndefinedError) as raised:
         operator.render_template_fields({"run_id": "manual__2026-12-03T10:00:00+00:00"})  # type: ignore[typeddict-item]
     message = str(raised.value)
-    assert message.startswith("output_path: 'ds' is undefined: this run has no logical date")
+    assert message.startswith(
+        f"{field}: '{template.split('{{ ')[1].split(' }}')[0]}' is undefined: this run has no logical date"
+    )
     assert "{{ run_id }}" in message
-    assert operator.output_path == "file:///data/{{ ds }}/unsubscribes.jsonl", "nothing was half-rendered"
+    assert getattr(operator, field) == template, "nothing was half-rendered"
 
 
 def test_a_template_that_renders_to_nothing_fails_naming_the_field_and_the_template():
