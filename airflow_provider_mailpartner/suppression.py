@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from heapq import merge
 from itertools import chain, compress, islice, tee
 from operator import and_, gt, itemgetter, not_
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING, NamedTuple, cast
 
 import idna
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from _csv import Reader as _CsvReader
 
     from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_mailpartner.hashed_lists import AddressHasher, HashAlgorithm, HashedList
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ UNSUBSCRIBED = "unsubscribed"
 INVALID_EMAIL = "invalid_email"
 _LOGGED_IDS = 100
 
-ReportRow = tuple[int, str, str, int | str]
+ReportRow = tuple[int, str, str, int | None]  # csv writes None as an empty cell
 
 
 class InvalidEmailError(ValueError):
@@ -114,33 +116,52 @@ def _ascii_domain(domain: str) -> str:
     return ascii_domain.lower()
 
 
-class SuppressionSet:
-    """Normalised address -> unsubscribe id (the lowest id when an address is listed twice).
+class Listed(NamedTuple):
+    """What :meth:`SuppressionSet.match` finds for a listed address (``None`` means not listed).
 
-    ``invalid_ids`` holds the ids of entries whose address could not be normalised: they can
-    never match a contact, so a caller may want to look at them (their count is logged).
+    ``unsubscribe_id`` is the lowest id of the entries listing it, or ``None`` when none had a usable
+    one (a hashed list carries no ids; MailPartner may send an entry with an unusable id). Either way
+    the address is listed: a ``Listed`` is true even when its id is ``None``.
     """
 
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
+    unsubscribe_id: int | None
+
+
+class SuppressionSet:
+    """Normalised address -> unsubscribe id (the lowest id when an address is listed twice; ``None`` if unknown).
+
+    A hashed set (built with a ``hasher``, or from a hashed list) holds the digests of the
+    normalised addresses instead, and hashes an address the same way before looking it up.
+    ``unmatchable`` counts the entries whose address is not an e-mail (a phone number, say): they
+    can never match a contact. ``invalid_ids`` holds the ids of those that had one, for a caller to
+    look at.
+    """
+
+    def __init__(self, hasher: AddressHasher | None = None) -> None:
+        self.hasher = hasher
+        self._entries: dict[str, int | None] = {}
         self.invalid_ids: list[int] = []
+        self.unmatchable = 0
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, object]]) -> SuppressionSet:
-        """A set from unsubscribe records (``{"id", "email", ...}``, as in XCom or a record file)."""
+        """A set from unsubscribe records (``{"id", "email", ...}``, as in XCom or a record file); an id may be None."""
         suppression = cls()
         for record in records:
             unsubscribe_id = record["id"]
-            if not isinstance(unsubscribe_id, int):
-                raise TypeError(f"an unsubscribe id is an int, not {type(unsubscribe_id).__name__}")
+            if unsubscribe_id is not None and not isinstance(unsubscribe_id, int):
+                raise TypeError(f"an unsubscribe id is an int or None, not {type(unsubscribe_id).__name__}")
             try:
                 suppression.add(cast(str, record["email"]), unsubscribe_id)  # normalize_email refuses non-text
             except InvalidEmailError:
-                suppression.invalid_ids.append(unsubscribe_id)
-        if suppression.invalid_ids:
+                suppression.unmatchable += 1
+                if unsubscribe_id is not None:
+                    suppression.invalid_ids.append(unsubscribe_id)
+        if suppression.unmatchable:
             log.warning(
-                "%d unsubscribe entries are not valid addresses and cannot match any contact; ids (first %d): %s",
-                len(suppression.invalid_ids),
+                "%d unsubscribe entries are not e-mail addresses and cannot match any contact; "
+                "ids of those that have one (first %d): %s",
+                suppression.unmatchable,
                 _LOGGED_IDS,
                 suppression.invalid_ids[:_LOGGED_IDS],
             )
@@ -156,26 +177,64 @@ class SuppressionSet:
         # Streamed: a list of a million records would outlive the young GC.
         return cls.from_records(manifest_records(manifest))
 
-    def add(self, email: str, unsubscribe_id: int) -> None:
+    @classmethod
+    def from_hashed_list(
+        cls,
+        path: ObjectStoragePath | str,
+        hasher: AddressHasher | HashAlgorithm | None = None,
+        *,
+        sha256: str | None = None,
+        count: int | None = None,
+    ) -> SuppressionSet:
+        """A hashed set from a hashed list file, its algorithm declared or told by the digests' length.
+
+        See :func:`~airflow_provider_mailpartner.hashed_lists.load_hashed_list`; ids are unknown.
+        """
+        from airflow_provider_mailpartner.hashed_lists import load_hashed_list
+
+        return cls._of_hashed(load_hashed_list(path, hasher, sha256=sha256, count=count))
+
+    @classmethod
+    def from_hashed_manifest(
+        cls, manifest: Mapping[str, object] | ObjectStoragePath | str, hasher: AddressHasher | None = None
+    ) -> SuppressionSet:
+        """A hashed set from the list a hashed-list manifest describes (the dict, or its file), checked against it.
+
+        See :func:`~airflow_provider_mailpartner.hashed_lists.load_hashed_manifest`.
+        """
+        from airflow_provider_mailpartner.hashed_lists import load_hashed_manifest
+
+        return cls._of_hashed(load_hashed_manifest(manifest, hasher))
+
+    @classmethod
+    def _of_hashed(cls, hashed: HashedList) -> SuppressionSet:
+        suppression = cls(hashed.hasher)
+        suppression._entries = dict.fromkeys(hashed.digests)
+        return suppression
+
+    def add(self, email: str, unsubscribe_id: int | None) -> None:
         """List ``email``; raises :class:`InvalidEmailError` when it cannot be normalised."""
-        self._add_key(normalize_email(email), unsubscribe_id)
+        self._add_entry(self._entry_keys([normalize_email(email)])[0], unsubscribe_id)
 
     def update(self, other: SuppressionSet) -> None:
-        """Merge ``other`` in (the lowest id wins), its ``invalid_ids`` included."""
-        for key, unsubscribe_id in other.items():
-            self._add_key(key, unsubscribe_id)
+        """Merge ``other`` in (the lowest id wins), its ``invalid_ids`` and ``unmatchable`` included."""
+        if other.hasher != self.hasher:
+            raise ValueError(f"cannot merge a set keyed by {other._kind()} into one keyed by {self._kind()}")
+        for entry, unsubscribe_id in other.items():
+            self._add_entry(entry, unsubscribe_id)
         self.invalid_ids.extend(other.invalid_ids)
+        self.unmatchable += other.unmatchable
 
-    def match(self, email: str) -> int | None:
-        """The unsubscribe id listing ``email``, or ``None``; raises :class:`InvalidEmailError` for invalid input."""
-        return self._ids.get(normalize_email(email))
+    def match(self, email: str) -> Listed | None:
+        """How ``email`` is listed, or ``None`` when it is not; raises :class:`InvalidEmailError` for invalid input."""
+        return self._listing(normalize_email(email))
 
-    def items(self) -> Iterator[tuple[str, int]]:
-        """``(normalised address, id)`` pairs, e.g. to write a merged set."""
-        return iter(self._ids.items())
+    def items(self) -> Iterator[tuple[str, int | None]]:
+        """``(entry, id)`` pairs, e.g. to write a merged set: the normalised address (its digest in a hashed set)."""
+        return iter(self._entries.items())
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._entries)
 
     def __contains__(self, email: object) -> bool:
         if not isinstance(email, str):
@@ -185,10 +244,25 @@ class SuppressionSet:
         except InvalidEmailError:
             return False
 
-    def _add_key(self, key: str, unsubscribe_id: int) -> None:
-        listed = self._ids.get(key)
-        if listed is None or unsubscribe_id < listed:
-            self._ids[key] = unsubscribe_id
+    def _entry_keys(self, keys: list[str]) -> list[str]:
+        """What the set holds for each normalised address key: the key itself, or its digest in a hashed set."""
+        return keys if self.hasher is None else self.hasher.hexdigests(keys)
+
+    def _listing(self, key: str) -> Listed | None:
+        """How the normalised address ``key`` is listed, or ``None``."""
+        entry = self._entry_keys([key])[0]
+        return Listed(self._entries[entry]) if entry in self._entries else None
+
+    def _add_entry(self, entry: str, unsubscribe_id: int | None) -> None:
+        if entry not in self._entries:
+            self._entries[entry] = unsubscribe_id
+            return
+        listed = self._entries[entry]
+        if unsubscribe_id is not None and (listed is None or unsubscribe_id < listed):
+            self._entries[entry] = unsubscribe_id
+
+    def _kind(self) -> str:
+        return "addresses" if self.hasher is None else f"{self.hasher.algorithm} digests"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,12 +301,12 @@ def suppress_csv(
     columns, quoting, separator, line endings, encoding and BOM stay as they were. A row whose
     address is empty, missing or invalid is left out too (nothing proves it is not unsubscribed)
     and reported as ``invalid_email``. The report is a CSV ``row,email,reason,unsubscribe_id``
-    (``row`` counts data rows from 1) in the input's dialect, so a spreadsheet opens it as it opened
-    the contacts. Both files are published only once both are complete (report first); on any
-    failure the previous files stay as they were.
+    (``row`` counts data rows from 1; the id is empty when unknown, as with a hashed list) in the
+    input's dialect, so a spreadsheet opens it as it opened the contacts. Both files are published
+    only once both are complete (report first); on any failure the previous files stay as they were.
 
     :param contacts: the contact CSV, with a header row.
-    :param suppression: the addresses to leave out.
+    :param suppression: the addresses to leave out (or their digests: a hashed set).
     :param clean_path: where the contacts that may be mailed go.
     :param report_path: where the left-out rows are listed, with the reason and unsubscribe id.
     :param email_column: the name of the address column (case, accents and spacing ignored); by
@@ -319,7 +393,7 @@ def _write_staged(
                 clean_file.write(header_text)
                 report_file.write(bom + _csv_text([REPORT_HEADER], output))
                 blocks = _blocks(rows, texts, source, dialect)
-                return _filter_rows(blocks, column, suppression._ids, clean_file, report_file, output)
+                return _filter_rows(blocks, column, suppression, clean_file, report_file, output)
             except UnicodeEncodeError as error:
                 raise ContactFileError(
                     f"{source}: holds {error.object[error.start]!r} (U+{ord(error.object[error.start]):04X}), which "
@@ -387,7 +461,7 @@ def _csv_text(rows: Iterable[Iterable[object]], dialect: CsvDialect) -> str:
 def _filter_rows(
     blocks: Iterable[tuple[list[list[str]], list[str]]],
     column: int,
-    ids_by_address: Mapping[str, int],
+    suppression: SuppressionSet,
     clean_file: IO[str],
     report_file: IO[str],
     dialect: CsvDialect,
@@ -395,7 +469,7 @@ def _filter_rows(
     """Write each block's kept rows and report rows; return rows in, rows out, rows suppressed."""
     rows_in = rows_out = suppressed = 0
     for block, row_texts in blocks:
-        keep, unsubscribed, invalid = _judge_block(block, column, ids_by_address, first_row=rows_in + 1)
+        keep, unsubscribed, invalid = _judge_block(block, column, suppression, first_row=rows_in + 1)
         clean_file.write("".join(compress(row_texts, keep)))
         report_file.write(_csv_text(merge(unsubscribed, invalid), dialect))
         rows_in += len(block)
@@ -405,25 +479,28 @@ def _filter_rows(
 
 
 def _judge_block(
-    block: list[list[str]], column: int, ids_by_address: Mapping[str, int], first_row: int
+    block: list[list[str]], column: int, suppression: SuppressionSet, first_row: int
 ) -> tuple[list[bool], list[ReportRow], list[ReportRow]]:
     """Which rows to keep, and the report rows (in row order) of those left out as unsubscribed or invalid.
 
-    Plain ASCII addresses, nearly all of them, are decided by C-level maps over the block; only
-    the other rows go through the full normalisation one by one.
+    Plain ASCII addresses, nearly all of them, are decided by C-level maps over the block (hashed,
+    in a hashed set, by C-level maps too); only the other rows go through the full normalisation
+    one by one.
     """
     emails = _emails(block, column)
     keys = _lowered_keys(emails)
     plain = list(map(bool, map(_PLAIN_ADDRESS.fullmatch, keys)))
-    listed = list(map(ids_by_address.__contains__, keys))
+    entries = suppression._entry_keys(keys)  # a non-plain row's entry is never looked at
+    ids = suppression._entries
+    listed = list(map(ids.__contains__, entries))
     keep = list(map(gt, plain, listed))  # plain and not listed
     positions = range(len(block))
     unsubscribed: list[ReportRow] = [
-        (first_row + index, emails[index], UNSUBSCRIBED, ids_by_address[keys[index]])
+        (first_row + index, emails[index], UNSUBSCRIBED, ids[entries[index]])
         for index in compress(positions, map(and_, plain, listed))
     ]
     kept, more_unsubscribed, invalid = _judge_in_full(
-        compress(positions, map(not_, plain)), emails, ids_by_address, first_row
+        compress(positions, map(not_, plain)), emails, suppression, first_row
     )
     for index in kept:
         keep[index] = True
@@ -432,7 +509,7 @@ def _judge_block(
 
 
 def _judge_in_full(
-    indices: Iterable[int], emails: list[str], ids_by_address: Mapping[str, int], first_row: int
+    indices: Iterable[int], emails: list[str], suppression: SuppressionSet, first_row: int
 ) -> tuple[list[int], list[ReportRow], list[ReportRow]]:
     """The rows at ``indices`` through the full normalisation: those to keep, and the report rows of the others."""
     kept: list[int] = []
@@ -440,14 +517,14 @@ def _judge_in_full(
     invalid: list[ReportRow] = []
     for index in indices:
         try:
-            unsubscribe_id = ids_by_address.get(_normalize_in_full(emails[index]))
+            listing = suppression._listing(_normalize_in_full(emails[index]))
         except InvalidEmailError:
-            invalid.append((first_row + index, emails[index], INVALID_EMAIL, ""))
+            invalid.append((first_row + index, emails[index], INVALID_EMAIL, None))
             continue
-        if unsubscribe_id is None:
+        if listing is None:
             kept.append(index)
         else:
-            unsubscribed.append((first_row + index, emails[index], UNSUBSCRIBED, unsubscribe_id))
+            unsubscribed.append((first_row + index, emails[index], UNSUBSCRIBED, listing.unsubscribe_id))
     return kept, unsubscribed, invalid
 
 

@@ -16,6 +16,7 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_mailpartner import suppression as suppression_module
+from airflow_provider_mailpartner.hashed_lists import AddressHasher, write_hashed_list
 from airflow_provider_mailpartner.suppression import (
     ContactFileError,
     InvalidEmailError,
@@ -23,13 +24,12 @@ from airflow_provider_mailpartner.suppression import (
     suppress_csv,
 )
 
-LISTED = SuppressionSet.from_records(
-    [
-        {"id": 11, "email": "listed@example.com"},
-        {"id": 12, "email": "zoë@exämple.fr"},
-        {"id": 13, "email": "erin@example.org"},
-    ]
-)
+LISTED_RECORDS = [
+    {"id": 11, "email": "listed@example.com"},
+    {"id": 12, "email": "zoë@exämple.fr"},
+    {"id": 13, "email": "erin@example.org"},
+]
+LISTED = SuppressionSet.from_records(LISTED_RECORDS)
 
 # BOM, CRLF, a header to find " Email " in, quoted commas and quotes, a field spanning two lines,
 # extra columns, needless quotes, a short row, an empty, an invalid and a non-ASCII address.
@@ -170,14 +170,14 @@ def test_a_generated_file_is_suppressed_as_row_by_row_normalisation_says_across_
     for number, row in enumerate(csv.reader(texts), 1):
         email = row[1] if len(row) > 1 else ""
         try:
-            unsubscribe_id = LISTED.match(email)
+            listing = LISTED.match(email)
         except InvalidEmailError:
             expected_report.append([str(number), email, "invalid_email", ""])
             continue
-        if unsubscribe_id is None:
+        if listing is None:
             expected_clean.append(texts[number - 1])
         else:
-            expected_report.append([str(number), email, "unsubscribed", str(unsubscribe_id)])
+            expected_report.append([str(number), email, "unsubscribed", str(listing.unsubscribe_id)])
     summary = suppress_csv(url(tmp_path / "contacts.csv"), LISTED, url(tmp_path / "c.csv"), url(tmp_path / "r.csv"))
     assert (tmp_path / "c.csv").read_text() == "".join(expected_clean)
     with open(tmp_path / "r.csv", newline="", encoding="utf-8") as report:
@@ -186,6 +186,54 @@ def test_a_generated_file_is_suppressed_as_row_by_row_normalisation_says_across_
     assert summary.suppressed + summary.invalid == len(expected_report) - 1
     assert summary.suppressed > 0
     assert summary.invalid > 0
+
+
+def report_rows(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as report:
+        return list(csv.reader(report))
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha256", "hmac-sha256"])
+def test_a_hashed_list_leaves_out_the_rows_the_plain_list_does_with_empty_ids(tmp_path, monkeypatch, caplog, algorithm):
+    monkeypatch.setattr(suppression_module, "_BLOCK_ROWS", 7)
+    header, texts = generated_contacts(random.Random(5), 2345)
+    (tmp_path / "contacts.csv").write_text(header + "".join(texts))
+    hasher = AddressHasher(algorithm, b"a shared key" if algorithm == "hmac-sha256" else None)
+    manifest = write_hashed_list(LISTED_RECORDS, url(tmp_path / "list.txt"), hasher)
+    with caplog.at_level(logging.INFO, logger="airflow_provider_mailpartner.suppression"):
+        hashed = suppress_csv(
+            url(tmp_path / "contacts.csv"),
+            SuppressionSet.from_hashed_manifest(manifest, hasher),
+            url(tmp_path / "hashed-clean.csv"),
+            url(tmp_path / "hashed-report.csv"),
+        )
+    plain = suppress_csv(url(tmp_path / "contacts.csv"), LISTED, url(tmp_path / "c.csv"), url(tmp_path / "r.csv"))
+    assert (tmp_path / "hashed-clean.csv").read_bytes() == (tmp_path / "c.csv").read_bytes()
+    unknown_ids = [[*row[:3], ""] if row[2] == "unsubscribed" else row for row in report_rows(tmp_path / "r.csv")]
+    assert report_rows(tmp_path / "hashed-report.csv") == unknown_ids
+    assert (hashed.rows_out, hashed.suppressed, hashed.invalid) == (plain.rows_out, plain.suppressed, plain.invalid)
+    assert hashed.suppressed > 0
+    assert "@" not in caplog.text
+
+
+def test_an_entry_whose_id_is_unknown_is_suppressed_and_reported_with_an_empty_id(tmp_path):
+    listed = SuppressionSet.from_records(
+        [
+            {"id": None, "email": "ann@example.com", "created_at": None, "odd": "id_not_an_integer"},
+            {"id": None, "email": "zoë@exämple.fr", "created_at": None, "odd": "id_not_an_integer"},
+            {"id": 14, "email": "+33612345678", "created_at": None, "odd": "not_an_email"},
+        ]
+    )
+    (tmp_path / "contacts.csv").write_text(
+        "email\nAnn@Example.com\nbob@example.com\n ZOË@xn--exmple-cua.fr\n+33612345678\n"
+    )
+    summary = suppress_csv(url(tmp_path / "contacts.csv"), listed, url(tmp_path / "c.csv"), url(tmp_path / "r.csv"))
+    assert (tmp_path / "c.csv").read_text() == "email\nbob@example.com\n"
+    assert (tmp_path / "r.csv").read_text() == (
+        "row,email,reason,unsubscribe_id\n1,Ann@Example.com,unsubscribed,\n3, ZOË@xn--exmple-cua.fr,unsubscribed,\n"
+        "4,+33612345678,invalid_email,\n"
+    )
+    assert (summary.suppressed, summary.invalid) == (2, 1)
 
 
 def test_the_counts_are_logged_at_info_without_any_address(tmp_path, caplog):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import string
@@ -13,9 +15,11 @@ from airflow.sdk import ObjectStoragePath
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_mailpartner.hashed_lists import AddressHasher
 from airflow_provider_mailpartner.record_files import RecordFileError, write_records
 from airflow_provider_mailpartner.suppression import (
     InvalidEmailError,
+    Listed,
     SuppressionSet,
     _normalize_in_full,
     normalize_email,
@@ -170,7 +174,7 @@ def test_every_variant_of_a_listed_address_matches_its_id(address, uppers, befor
     if punycode:
         domain = idna.encode(domain, uts46=True).decode("ascii")
     variant = unicodedata.normalize(form, f"{case_mixed(local, uppers)}@{domain}{'.' if trailing_dot else ''}")
-    assert suppression.match(before + variant + after) == 7
+    assert suppression.match(before + variant + after) == Listed(7)
     assert before + variant + after in suppression
 
 
@@ -180,8 +184,8 @@ def test_the_lowest_id_wins_whatever_the_order():
         {"id": 3, "email": " a@EXAMPLE.fr"},
         {"id": 5, "email": "a@example.fr"},
     ]
-    assert SuppressionSet.from_records(records).match("a@example.fr") == 3
-    assert SuppressionSet.from_records(reversed(records)).match("a@example.fr") == 3
+    assert SuppressionSet.from_records(records).match("a@example.fr") == Listed(3)
+    assert SuppressionSet.from_records(reversed(records)).match("a@example.fr") == Listed(3)
 
 
 def test_entries_that_are_not_addresses_are_counted_and_logged_by_id_never_by_address(caplog):
@@ -195,6 +199,7 @@ def test_entries_that_are_not_addresses_are_counted_and_logged_by_id_never_by_ad
         suppression = SuppressionSet.from_records(records)
     assert len(suppression) == 1
     assert suppression.invalid_ids == [2, 3, 4]
+    assert suppression.unmatchable == 3
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "3 unsubscribe entries" in warnings[0]
@@ -203,8 +208,49 @@ def test_entries_that_are_not_addresses_are_counted_and_logged_by_id_never_by_ad
     assert "other@" not in caplog.text
 
 
+def test_an_entry_without_a_usable_id_still_lists_its_address():
+    suppression = SuppressionSet.from_records(
+        [{"id": None, "email": "A@example.fr", "created_at": None, "odd": "id_not_an_integer"}]
+    )
+    listing = suppression.match(" a@EXAMPLE.fr")
+    assert listing == Listed(None)
+    assert listing  # true though its id is None: "listed, id unknown" is not "not listed"
+    assert "a@example.fr" in suppression
+    assert suppression.match("b@example.fr") is None
+    assert (suppression.unmatchable, suppression.invalid_ids) == (0, [])
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_known_id_wins_over_an_unknown_one_whatever_the_order(order):
+    records = [
+        {"id": None, "email": "a@example.fr"},
+        {"id": 8, "email": "A@example.fr"},
+        {"id": None, "email": "a@X.fr"},
+    ]
+    suppression = SuppressionSet.from_records(records[::order])
+    assert suppression.match("a@example.fr") == Listed(8)
+    assert suppression.match("a@x.fr") == Listed(None)
+
+
+def test_entries_that_are_not_emails_are_unmatchable_with_or_without_an_id_and_logged_without_them(caplog):
+    records = [
+        {"id": 1, "email": "ok@example.fr", "created_at": "2026-01-02T10:00:00+01:00"},
+        {"id": 2, "email": "+33612345678", "created_at": None, "odd": "not_an_email"},
+        {"id": None, "email": "+33698765432", "created_at": None, "odd": "not_an_email"},
+        {"id": None, "email": "other@example.fr", "created_at": None, "odd": "id_not_an_integer"},
+    ]
+    with caplog.at_level(logging.DEBUG, logger="airflow_provider_mailpartner.suppression"):
+        suppression = SuppressionSet.from_records(records)
+    assert (len(suppression), suppression.unmatchable, suppression.invalid_ids) == (2, 2, [2])
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert warning.startswith("2 unsubscribe entries are not e-mail addresses and cannot match any contact")
+    assert warning.endswith("[2]")
+    assert "+336" not in caplog.text
+    assert "@" not in caplog.text
+
+
 def test_a_record_without_an_integer_id_is_refused():
-    with pytest.raises(TypeError, match="an unsubscribe id is an int"):
+    with pytest.raises(TypeError, match="an unsubscribe id is an int or None"):
         SuppressionSet.from_records([{"id": "12", "email": "a@example.fr"}])
 
 
@@ -227,8 +273,41 @@ def test_update_merges_keeping_the_lowest_id_and_the_invalid_ids():
     assert sorted(brand_a.items()) == [("a@example.fr", 4), ("b@example.fr", 12)]
     assert len(brand_a) == 2
     assert brand_a.invalid_ids == [11]
+    assert brand_a.unmatchable == 1
     brand_b.update(SuppressionSet.from_records([{"id": 1, "email": "b@example.fr"}]))
-    assert brand_b.match("b@example.fr") == 1
+    assert brand_b.match("b@example.fr") == Listed(1)
+
+
+def test_a_hashed_set_holds_digests_and_matches_every_variant_of_an_address():
+    suppression = SuppressionSet(AddressHasher("sha256"))
+    suppression.add(" Zoë@Exämple.FR", 4)
+    assert list(suppression.items()) == [(hashlib.sha256("zoë@xn--exmple-cua.fr".encode()).hexdigest(), 4)]
+    assert suppression.match("ZOE\u0308@xn--exmple-cua.fr") == Listed(4)
+    assert "zoe@exemple.fr" not in suppression
+    with pytest.raises(InvalidEmailError):
+        suppression.match("+33612345678")
+
+
+def test_sets_keyed_differently_cannot_be_merged():
+    with pytest.raises(ValueError, match="cannot merge a set keyed by md5 digests into one keyed by addresses"):
+        SuppressionSet().update(SuppressionSet(AddressHasher("md5")))
+    with pytest.raises(ValueError, match="keyed by sha256 digests into one keyed by md5 digests"):
+        SuppressionSet(AddressHasher("md5")).update(SuppressionSet(AddressHasher("sha256")))
+
+
+@SETTINGS
+@given(
+    listed=st.lists(st.one_of(ADDRESS, ASCII_ADDRESS_LIKE), max_size=4), probe=st.one_of(ADDRESS, ASCII_ADDRESS_LIKE)
+)
+def test_a_hashed_set_lists_exactly_what_the_plain_set_of_the_same_entries_lists(listed, probe):
+    plain = SuppressionSet.from_records([{"id": None, "email": email} for email in listed])
+    hashed = SuppressionSet(AddressHasher("md5"))
+    for email in listed:
+        with contextlib.suppress(InvalidEmailError):
+            hashed.add(email, None)
+    assert len(hashed) == len(plain)
+    assert (probe in hashed) == (probe in plain)
+    assert all(email in hashed for email in listed if email in plain)
 
 
 LISTED = [
