@@ -22,6 +22,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import partial
 from itertools import chain, groupby
 from operator import itemgetter, methodcaller
@@ -111,13 +112,23 @@ def hasher_from_connection(algorithm: str, conn_id: str | None = None) -> Addres
 
     :raises MailPartnerConfigError: the connection is not defined or has no password.
     """
-    if algorithm != "hmac-sha256":
-        if conn_id is not None:
-            raise ValueError(f"{algorithm} takes no secret: a connection id is only for hmac-sha256")
+    check_hash_arguments(algorithm, conn_id)
+    if conn_id is None:
         return AddressHasher(cast(HashAlgorithm, algorithm))
-    if not conn_id:
-        raise ValueError("hmac-sha256 needs the id of the connection whose password is its secret")
     return AddressHasher("hmac-sha256", _connection_secret(conn_id))
+
+
+def check_hash_arguments(algorithm: str, conn_id: str | None) -> None:
+    """Refuse an unknown algorithm, an HMAC without its connection, or a connection for a plain hash.
+
+    It reads no connection: an operator calls it when its DAG is parsed.
+    """
+    if algorithm not in HASH_ALGORITHMS:
+        raise ValueError(f"hash algorithm must be one of {HASH_ALGORITHMS}, not {algorithm!r}")
+    if algorithm == "hmac-sha256" and not conn_id:
+        raise ValueError("hmac-sha256 needs the id of the connection whose password is its secret")
+    if algorithm != "hmac-sha256" and conn_id is not None:
+        raise ValueError(f"{algorithm} takes no secret: a connection id is only for hmac-sha256")
 
 
 def _connection_secret(conn_id: str) -> bytes:
@@ -227,18 +238,15 @@ def write_manifest(manifest: HashedManifest, target: ObjectStoragePath) -> None:
         handle.write((json.dumps(manifest, indent=2) + "\n").encode())
 
 
-def write_hashed_list(
-    records: Iterable[Mapping[str, object]],
-    path: ObjectStoragePath | str,
-    hasher: AddressHasher,
-    *,
-    lineage: bool = True,
-) -> HashedManifest:
-    """Write the hashed list of ``records``' addresses to ``path`` and its manifest beside it.
+@contextmanager
+def publishing_hashed_list(
+    path: ObjectStoragePath | str, hasher: AddressHasher, *, lineage: bool = True
+) -> Iterator[HashedListWriter]:
+    """A writer whose list, and its manifest beside it, are published when the block ends without error.
 
     Both are written to staging files first and published only once both are complete (the
-    manifest first); on any error neither changes. Memory grows with the number of digests, not
-    with anything else. ``lineage`` is :func:`~airflow_provider_mailpartner.storage.staged`'s.
+    manifest first); on any error neither changes. The writer's :meth:`~HashedListWriter.manifest`
+    is the published manifest. ``lineage`` is :func:`~airflow_provider_mailpartner.storage.staged`'s.
     """
     target = storage_path(path)
     with (
@@ -247,18 +255,30 @@ def write_hashed_list(
     ):
         with open_without_lineage(list_staging) as handle:
             writer = HashedListWriter(handle, hasher)
-            for block in blocks(records):
-                writer.write(block)
+            yield writer
             writer.close()
-        manifest = writer.manifest(target)
-        write_manifest(manifest, manifest_staging)
+        write_manifest(writer.manifest(target), manifest_staging)
     log.info(
         "Hashed list (%s): %d digests, %d entries that are not e-mail addresses left out",
         hasher.algorithm,
-        manifest["count"],
-        manifest["unmatchable"],
+        writer.count,
+        writer.unmatchable,
     )
-    return manifest
+
+
+def write_hashed_list(
+    records: Iterable[Mapping[str, object]],
+    path: ObjectStoragePath | str,
+    hasher: AddressHasher,
+    *,
+    lineage: bool = True,
+) -> HashedManifest:
+    """Write the hashed list of ``records``' addresses to ``path`` and its manifest beside it, atomically
+    (:func:`publishing_hashed_list`). Memory grows with the number of digests, not with anything else."""
+    with publishing_hashed_list(path, hasher, lineage=lineage) as writer:
+        for block in blocks(records):
+            writer.write(block)
+    return writer.manifest(storage_path(path))
 
 
 class HashedList(NamedTuple):

@@ -3,7 +3,10 @@
 Entries are matched by id: an id only in the new snapshot was ``added``, one only in the old was
 ``removed`` (a re-subscription, or an entry deleted through ``/v1/unsubscribe/delete``), and one in
 both whose address or date differs ``changed``. The changes are exactly the set difference of the
-two snapshots, keyed by id.
+two snapshots, keyed by id. Odd entries without a usable id are matched by their address as sent
+(two such entries with the same address count as one). An entry whose id becomes unusable (or
+usable again) from one snapshot to the next is reported ``removed`` under one key and ``added``
+under the other: the comparison cannot tell it from a re-subscription and a new unsubscribe.
 
 MailPartner lists its entries by rising id, so the two snapshots are compared as a merge, one
 entry of each at a time, in flat memory. Snapshots not in id order are compared by id in memory.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 import msgspec
 
@@ -30,28 +33,61 @@ CHANGE_FIELDS = (*CSV_HEADER, "change")
 class SnapshotRow(msgspec.Struct, frozen=True, gc=False):
     """One entry of a snapshot file, as written (a record: ``created_at`` already in ISO form)."""
 
-    id: int
+    id: int | None
     email: str
-    created_at: str
+    created_at: str | None
+    odd: str | None = None
 
 
 class Change(TypedDict):
-    id: int
+    id: int | None
     email: str
-    created_at: str
+    created_at: str | None
+    odd: NotRequired[str]
     change: ChangeKind
 
 
 def changes(previous: Iterable[SnapshotRow], current: Iterable[SnapshotRow], *, in_id_order: bool) -> Iterator[Change]:
-    """The changes from ``previous`` to ``current``; ``in_id_order`` says both are in rising id order."""
-    return _merged(previous, current) if in_id_order else _by_id(previous, current)
+    """The changes from ``previous`` to ``current``; ``in_id_order`` says both are in rising id order
+    (entries without an id aside)."""
+    before: dict[str, SnapshotRow] = {}
+    now: dict[str, SnapshotRow] = {}
+    keyed = (_with_id(previous, before), _with_id(current, now))
+    yield from _merged(*keyed) if in_id_order else _by_id(*keyed)
+    yield from _by_address(before, now)
+
+
+def _with_id(rows: Iterable[SnapshotRow], without: dict[str, SnapshotRow]) -> Iterator[SnapshotRow]:
+    """The rows that have an id; the others go to ``without``, by address."""
+    for row in rows:
+        if row.id is None:
+            kept = without.get(row.email)
+            # (of two with one address, the same one whatever their order: no change from a reordering)
+            without[row.email] = row if kept is None else min(kept, row, key=_order)
+        else:
+            yield row
+
+
+def _order(row: SnapshotRow) -> tuple[str, str]:
+    return (row.created_at or "", row.odd or "")
+
+
+def _by_address(previous: dict[str, SnapshotRow], current: dict[str, SnapshotRow]) -> Iterator[Change]:
+    for email, new in current.items():
+        old = previous.pop(email, None)
+        if old is None:
+            yield _change(new, "added")
+        elif old != new:
+            yield _change(new, "changed")
+    for old in previous.values():
+        yield _change(old, "removed")
 
 
 def _merged(previous: Iterable[SnapshotRow], current: Iterable[SnapshotRow]) -> Iterator[Change]:
     before = iter(previous)
     old = next(before, None)
     for new in current:
-        while old is not None and old.id < new.id:
+        while old is not None and old.id < new.id:  # type: ignore[operator]  # (rows with an id: _with_id)
             yield _change(old, "removed")
             old = next(before, None)
         if old is None or old.id != new.id:
@@ -73,12 +109,15 @@ def _by_id(previous: Iterable[SnapshotRow], current: Iterable[SnapshotRow]) -> I
             yield _change(new, "added")
         elif old != new:
             yield _change(new, "changed")
-    for old in sorted(remaining.values(), key=lambda row: row.id):
+    for old in sorted(remaining.values(), key=lambda row: row.id or 0):
         yield _change(old, "removed")
 
 
 def _change(row: SnapshotRow, kind: ChangeKind) -> Change:
-    return {"id": row.id, "email": row.email, "created_at": row.created_at, "change": kind}
+    change: Change = {"id": row.id, "email": row.email, "created_at": row.created_at, "change": kind}
+    if row.odd:
+        change["odd"] = row.odd
+    return change
 
 
 @dataclass(frozen=True)

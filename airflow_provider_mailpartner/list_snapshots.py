@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from airflow_provider_mailpartner.list_changes import CHANGE_FIELDS, Guards, changes
 from airflow_provider_mailpartner.list_state import (
@@ -102,6 +102,7 @@ def publish_with_changes(
         "count": count,
         "sha256": sha256,
         "fetched": snapshot["count"],
+        "odd_entries": {},  # (the caller's to fill: the reader counts them)
         "snapshot_sha256": snapshot["sha256"],
         "first_snapshot": previous is None,
         "previous_count": previous_count,
@@ -132,9 +133,12 @@ def _write_list(
         for block in blocks(records):
             whole.write(block)
             listed.write(block if keep is None else [record for record in block if keep(record)])
-            ids = [record["id"] for record in block]
-            in_id_order = in_id_order and ids[0] > last_id and ids == sorted(ids)  # (the reader refuses repeats)
-            last_id = ids[-1]
+            ids = cast("list[int]", [record["id"] for record in block])
+            if None in ids:  # odd entries without a usable id: compared by address (list_changes)
+                ids = [entry_id for entry_id in ids if entry_id is not None]
+            if ids:
+                in_id_order = in_id_order and ids[0] > last_id and ids == sorted(ids)  # (the reader refuses repeats)
+                last_id = ids[-1]
         output_sha256, snapshot_sha256 = listed.close(), whole.close()
     snapshot: SnapshotRef = {
         "path": str(snapshot_staging),

@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
-from typing import IO, TYPE_CHECKING, Literal, NamedTuple, TypedDict, TypeVar
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple, NotRequired, TypedDict, TypeVar
 
 import msgspec
 
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 OutputFormat = Literal["jsonl", "csv", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "json")
-CSV_HEADER = ("id", "email", "created_at")
+CSV_HEADER = ("id", "email", "created_at", "odd")
+"""A record's fields; ``odd`` is empty (absent in JSON) unless the entry was odd (``records.ODD_REASONS``)."""
+_REQUIRED = CSV_HEADER[:3]  # (files written before odd entries were kept have only these columns)
 _BLOCK_RECORDS = 1000  # records per write (~80 KB): fewer calls to encode, hash and write (docs/benchmarks.md)
 _ENCODER = msgspec.json.Encoder()  # UTF-8, keys in the dict's order, no spaces
 _R = TypeVar("_R")
@@ -40,9 +42,12 @@ class Manifest(TypedDict):
 
 
 class ListManifest(Manifest):
-    """What the list operator returns as XCom: the file's manifest, and how many entries the whole list had."""
+    """What the list operator returns as XCom: the file's manifest, how many entries the whole list had,
+    and how many odd entries it held, by reason (``records.ODD_REASONS``)."""
 
     fetched: int
+    odd_entries: dict[str, int]
+    hashed_list: NotRequired[dict[str, object]]  # with hashed_path: the hashed list's manifest
 
 
 Record = Mapping[str, object]  # an UnsubscribeRecord, or one with more fields (a change has "change")
@@ -67,7 +72,7 @@ def _json_block(records: Sequence[Record], first: bool, fields: Sequence[str]) -
 
 def _csv_block(records: Sequence[Record], first: bool, fields: Sequence[str]) -> bytes:
     text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows([record[field] for field in fields] for record in records)
+    csv.writer(text, lineterminator="\n").writerows([record.get(field) for field in fields] for record in records)
     return text.getvalue().encode()
 
 
@@ -159,12 +164,11 @@ def read_records(
                 yield _checked_record(_json_line(line, path, number), path, number)
         elif file_format == "csv":
             rows = csv.reader(lines)
-            if tuple(next(rows, ())) != CSV_HEADER:
+            header = tuple(next(rows, ()))
+            if header not in (CSV_HEADER, _REQUIRED):
                 raise RecordFileError(f"{path}: the header is not {','.join(CSV_HEADER)}")
             for number, row in enumerate(rows, 1):
-                if len(row) != len(CSV_HEADER) or not row[0].isascii() or not row[0].isdigit():
-                    raise RecordFileError(f"{path}: record {number} is not an id, an email and a date")
-                yield {"id": int(row[0]), "email": row[1], "created_at": row[2]}
+                yield _csv_record(row, len(header), path, number)
         else:
             document = _json_line("".join(lines), path, 1)
             if not isinstance(document, list):
@@ -225,13 +229,31 @@ def _json_line(text: str, path: ObjectStoragePath, number: int) -> object:
         raise RecordFileError(f"{path}: record {number} is not JSON") from None
 
 
+def _csv_record(row: list[str], columns: int, path: ObjectStoragePath, number: int) -> UnsubscribeRecord:
+    entry_id = row[0] if row else ""
+    if len(row) != columns or (entry_id and not (entry_id.isascii() and entry_id.isdigit())):
+        raise RecordFileError(f"{path}: record {number} is not an id, an email and a date")
+    record: UnsubscribeRecord = {
+        "id": int(entry_id) if entry_id else None,
+        "email": row[1],
+        "created_at": row[2] or None,
+    }
+    if columns > len(_REQUIRED) and row[3]:
+        record["odd"] = row[3]
+    return record
+
+
 def _checked_record(raw: object, path: ObjectStoragePath, number: int) -> UnsubscribeRecord:
     if (
         not isinstance(raw, dict)
-        or raw.keys() != set(CSV_HEADER)
-        or type(raw["id"]) is not int
+        or not set(_REQUIRED) <= raw.keys() <= set(CSV_HEADER)
+        or not (raw["id"] is None or type(raw["id"]) is int)
         or not isinstance(raw["email"], str)
-        or not isinstance(raw["created_at"], str)
+        or not (raw["created_at"] is None or isinstance(raw["created_at"], str))
+        or not isinstance(raw.get("odd", ""), str)
     ):
-        raise RecordFileError(f"{path}: record {number} is not {{id, email, created_at}}")
-    return {"id": raw["id"], "email": raw["email"], "created_at": raw["created_at"]}
+        raise RecordFileError(f"{path}: record {number} is not {{id, email, created_at[, odd]}}")
+    record: UnsubscribeRecord = {"id": raw["id"], "email": raw["email"], "created_at": raw["created_at"]}
+    if raw.get("odd"):
+        record["odd"] = raw["odd"]
+    return record

@@ -7,6 +7,12 @@ it. With history (SCD type 2) every version of an entry is a row with ``valid_fr
 the new version opened, so "when was this address suppressed, and when not" is a query. Without
 history, rows that left are deleted. A rerun with the same list changes nothing.
 
+An odd entry without a usable id or date gets no row of its own (the mirror's key and
+``created_at`` cannot be null). It is still listed, so it closes nothing: the open row of its id
+(a date that could not be read) or of its address (an id that could not be read) stays open as the
+last version known, and its address still marks contacts, with the listing date of another entry
+of that address, or with the date the mark was first set.
+
 Addresses are compared in Python by :func:`~airflow_provider_mailpartner.suppression.normalize_email`
 (never SQL's ``lower()``): the key is stored in ``email_key``, and contacts are read once, their
 matches staged, and the marks set and cleared set-based. The statements run unchanged on SQLite
@@ -34,6 +40,9 @@ SQLITE_WAIT_MS = 600_000
 _STAGED, _MARKS = "mailpartner_staged_unsubscribes", "mailpartner_contact_marks"
 
 Row = tuple[object, ...]
+Listings = dict[str, tuple[datetime, str] | None]
+"""Address key -> its earliest listing (the instant and the text), or None when no entry of it has a date."""
+_NOT_LISTED = (datetime.min, "")  # (a key absent from Listings)
 
 
 class MirrorSummary(TypedDict):
@@ -44,6 +53,7 @@ class MirrorSummary(TypedDict):
     opened: int  # rows added: new entries, and new versions of changed ones
     closed: int  # rows closed (history) or deleted: entries that left the list, or changed
     invalid: int  # entries whose address does not normalise (email_key NULL)
+    not_mirrored: int  # odd entries without a usable id or date: no row, their address still marks contacts
     contacts_marked: int  # contacts whose mark was set or moved
     contacts_unmarked: int  # contacts whose mark was cleared
 
@@ -63,18 +73,20 @@ class SqlMirror:
     ) -> MirrorSummary:
         self._begin()
         self._create_table()
-        earliest, invalid, entries = self._stage(records)
+        earliest, counts = self._stage(records)
         # psycopg sends a datetime as timestamptz; SQLite keeps ISO text, as created_at is.
-        closed, opened = self._apply(now if _is_postgres(self.conn) else now.isoformat())
+        moment = now if _is_postgres(self.conn) else now.isoformat()
+        closed, opened = self._apply(moment)
         marked = unmarked = 0
         if marking is not None:
-            marked, unmarked = self._mark(marking, earliest)
+            marked, unmarked = self._mark(marking, earliest, now.isoformat())
         return {
             "table": self.table,
-            "entries": entries,
+            "entries": counts["entries"],
             "opened": opened,
             "closed": closed,
-            "invalid": invalid,
+            "invalid": counts["invalid"],
+            "not_mirrored": counts["not_mirrored"],
             "contacts_marked": marked,
             "contacts_unmarked": unmarked,
         }
@@ -119,10 +131,10 @@ class SqlMirror:
             return f"CREATE {kind} IF NOT EXISTS {schema}.{name} ON {table} {definition}"
         return f"CREATE {kind} IF NOT EXISTS {name} ON {self.table} {definition}"
 
-    def _stage(self, records: Iterable[UnsubscribeRecord]) -> tuple[dict[str, tuple[datetime, str]], int, int]:
-        """The list into the temporary table; each address key's earliest listing, the invalid count, the count."""
-        earliest: dict[str, tuple[datetime, str]] = {}
-        counts = {"invalid": 0, "entries": 0}
+    def _stage(self, records: Iterable[UnsubscribeRecord]) -> tuple[Listings, dict[str, int]]:
+        """The list into the temporary table; each address key's earliest listing, and the counts."""
+        earliest: Listings = {}
+        counts = {"invalid": 0, "entries": 0, "not_mirrored": 0}
 
         def rows() -> Iterator[Row]:
             for record in records:
@@ -131,52 +143,59 @@ class SqlMirror:
                     key: str | None = normalize_email(record["email"])
                 except InvalidEmailError:
                     key, counts["invalid"] = None, counts["invalid"] + 1
-                yield record["id"], record["email"], key, record["created_at"]
+                created = record["created_at"]
+                counts["not_mirrored"] += record["id"] is None or created is None
+                yield record["id"], record["email"], key, created  # (staged whole: an odd entry closes nothing)
                 if key is not None:
-                    moment = datetime.fromisoformat(record["created_at"])  # instants: offsets may differ
-                    if key not in earliest or moment < earliest[key][0]:
-                        earliest[key] = (moment, record["created_at"])
+                    _note_listing(earliest, key, created)
 
         self._load(_STAGED, ("id", "email", "email_key", "created_at"), rows())
         self._index_temporary(_STAGED, "id")  # the statements look rows up by id
-        return earliest, counts["invalid"], counts["entries"]
+        self._index_temporary(_STAGED, "email_key")  # and odd entries without one by address
+        return earliest, counts
 
     def _apply(self, now: datetime | str) -> tuple[int, int]:
         """Close (or delete) the rows whose entry left or changed, then open a row for every new version."""
-        same = (
-            f"SELECT 1 FROM {_STAGED} s WHERE s.id = {self.table}.id AND s.email = {self.table}.email "
-            f"AND s.created_at = {self.table}.created_at "
-            f"AND COALESCE(s.email_key, '') = COALESCE({self.table}.email_key, '')"
+        table = self.table
+        gone = (  # the entry is not listed as it is, nor by an odd entry that may be it (see the module)
+            f"NOT EXISTS (SELECT 1 FROM {_STAGED} s WHERE s.id = {table}.id AND s.email = {table}.email "
+            f"AND s.created_at = {table}.created_at "
+            f"AND COALESCE(s.email_key, '') = COALESCE({table}.email_key, '')) "
+            f"AND NOT EXISTS (SELECT 1 FROM {_STAGED} s WHERE s.id = {table}.id AND s.created_at IS NULL) "
+            f"AND NOT EXISTS (SELECT 1 FROM {_STAGED} s WHERE s.id IS NULL AND s.email_key = {table}.email_key)"
         )
         if self.keep_history:
             self.cursor.execute(
-                f"UPDATE {self.table} SET valid_to = {self.placeholder} WHERE valid_to IS NULL AND NOT EXISTS ({same})",
-                (now,),
+                f"UPDATE {table} SET valid_to = {self.placeholder} WHERE valid_to IS NULL AND {gone}", (now,)
             )
         else:
-            self.cursor.execute(f"DELETE FROM {self.table} WHERE valid_to IS NULL AND NOT EXISTS ({same})")
+            self.cursor.execute(f"DELETE FROM {table} WHERE valid_to IS NULL AND {gone}")
         closed: int = self.cursor.rowcount
         self.cursor.execute(
-            f"""INSERT INTO {self.table} (id, email, email_key, created_at, valid_from, valid_to)
+            f"""INSERT INTO {table} (id, email, email_key, created_at, valid_from, valid_to)
             SELECT s.id, s.email, s.email_key, s.created_at, {self.placeholder}, NULL FROM {_STAGED} s
-            WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE t.id = s.id AND t.valid_to IS NULL)""",
+            WHERE s.id IS NOT NULL AND s.created_at IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = s.id AND t.valid_to IS NULL)""",
             (now,),
         )
         return closed, self.cursor.rowcount
 
-    def _mark(self, marking: ContactMarking, earliest: dict[str, tuple[datetime, str]]) -> tuple[int, int]:
-        """Set each listed contact's mark to its address's earliest listing; clear every other mark."""
+    def _mark(self, marking: ContactMarking, earliest: Listings, now: str) -> tuple[int, int]:
+        """Set each listed contact's mark to its address's earliest listing; clear every other mark.
+
+        An address listed only without a date keeps the mark it has, or gets ``now`` (ISO text).
+        """
         contacts, key, mark = marking.table, marking.key_column, marking.mark_column
         self.cursor.execute(
             f"CREATE TEMPORARY TABLE {_MARKS} AS "
             f"SELECT {key} AS contact_key, {mark} AS mark FROM {contacts} WHERE 1 = 0"
         )
-        self._load(_MARKS, ("contact_key", "mark"), self._matches(marking, earliest))
+        self._load(_MARKS, ("contact_key", "mark"), self._matches(marking, earliest, now))
         self._index_temporary(_MARKS, "contact_key")
         wanted = f"(SELECT m.mark FROM {_MARKS} m WHERE m.contact_key = {contacts}.{key})"
         self.cursor.execute(
-            f"UPDATE {contacts} SET {mark} = {wanted} WHERE {key} IN (SELECT contact_key FROM {_MARKS}) "
-            f"AND ({mark} IS NULL OR {mark} <> {wanted})"
+            f"UPDATE {contacts} SET {mark} = {wanted} "
+            f"WHERE {key} IN (SELECT contact_key FROM {_MARKS}) AND ({mark} IS NULL OR {mark} <> {wanted})"
         )
         marked: int = self.cursor.rowcount
         self.cursor.execute(
@@ -185,22 +204,27 @@ class SqlMirror:
         )
         return marked, self.cursor.rowcount
 
-    def _matches(self, marking: ContactMarking, earliest: dict[str, tuple[datetime, str]]) -> Iterator[Row]:
-        """(contact key, mark) for every contact whose address is listed: the contacts read once, in batches."""
+    def _matches(self, marking: ContactMarking, earliest: Listings, now: str) -> Iterator[Row]:
+        """(contact key, mark) for every contact whose address is listed: the contacts read once, in batches.
+
+        An address listed without a date keeps the contact's mark, or gets ``now``: it is marked
+        whatever its date, and a rerun leaves it as it is.
+        """
         reader = self.conn.cursor()  # (the main cursor stages the matches meanwhile)
-        reader.execute(f"SELECT {marking.key_column}, {marking.email_column} FROM {marking.table}")
+        columns = f"{marking.key_column}, {marking.email_column}, {marking.mark_column}"
+        reader.execute(f"SELECT {columns} FROM {marking.table}")
         matches = []
         while batch := reader.fetchmany(_BATCH):
             for row in batch:
-                contact_key, email = row.values() if isinstance(row, Mapping) else row  # (a dict cursor's rows)
+                contact_key, email, mark = row.values() if isinstance(row, Mapping) else row  # (a dict cursor's rows)
                 if contact_key is None:
                     continue
                 try:
-                    listed = earliest.get(normalize_email(email))
+                    listed = earliest.get(normalize_email(email), _NOT_LISTED)
                 except InvalidEmailError:
                     continue  # a contact without a usable address matches no unsubscribe
-                if listed is not None:
-                    matches.append((contact_key, listed[1]))
+                if listed is not _NOT_LISTED:
+                    matches.append((contact_key, (now if mark is None else mark) if listed is None else listed[1]))
         return iter(matches)
 
     def _index_temporary(self, table: str, column: str) -> None:
@@ -227,6 +251,17 @@ class SqlMirror:
         statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
         for batch in _batches(rows):
             self.cursor.executemany(statement, batch)
+
+
+def _note_listing(earliest: Listings, key: str, created: str | None) -> None:
+    """Keep the earliest listing of ``key`` (None: listed, date unknown, until a dated entry comes)."""
+    if created is None:
+        earliest.setdefault(key, None)
+        return
+    moment = datetime.fromisoformat(created)  # instants: offsets may differ
+    listed = earliest.get(key)
+    if listed is None or moment < listed[0]:
+        earliest[key] = (moment, created)
 
 
 def _batches(rows: Iterable[Row]) -> Iterator[list[Row]]:

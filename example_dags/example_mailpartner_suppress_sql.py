@@ -10,7 +10,8 @@ in ONE transaction:
   list (a re-subscription) has its row closed, not deleted: the table says since when, and until
   when, each address was suppressed. The current list is ``WHERE valid_to IS NULL``;
 - sets ``contacts.unsubscribed_at`` to the earliest ``created_at`` of the contact's address for every
-  contact whose address is listed, and clears it for every contact whose address is not (anymore).
+  contact whose address is listed (an address listed only without a readable date keeps its mark, or
+  gets the run's moment), and clears it for every contact whose address is not (anymore).
 
 Addresses are compared in Python, never with SQL's lower()/trim(). The run commits once or not at
 all, so a failed run leaves both tables as they were, and so does a failed fetch (the load task

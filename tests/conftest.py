@@ -53,7 +53,9 @@ def make_hook(sandbox: MailPartnerSandbox, monkeypatch: pytest.MonkeyPatch) -> C
     """Build a hook on a fresh ``AIRFLOW_CONN_*`` connection to the sandbox; extras are overridable."""
     counter = iter(range(1_000_000))
 
-    def build(*, password: str | None = NASTY_KEY, host: str | None = None, **extra: object) -> MailPartnerHook:
+    def build(
+        *, password: str | None = NASTY_KEY, host: str | None = None, strict: bool = False, **extra: object
+    ) -> MailPartnerHook:
         conn_id = f"mp_test_{next(counter)}"
         extra.setdefault("retry_backoff", 0.01)
         connection = {
@@ -63,7 +65,7 @@ def make_hook(sandbox: MailPartnerSandbox, monkeypatch: pytest.MonkeyPatch) -> C
             "extra": extra,
         }
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
-        return MailPartnerHook(mailpartner_conn_id=conn_id)
+        return MailPartnerHook(mailpartner_conn_id=conn_id, strict=strict)
 
     return build
 

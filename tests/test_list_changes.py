@@ -33,6 +33,40 @@ def found(previous: list[SnapshotRow], current: list[SnapshotRow], in_id_order: 
     return pairs
 
 
+@pytest.mark.parametrize("in_id_order", [True, False])
+def test_entries_without_a_usable_id_are_matched_by_their_address(in_id_order):
+    odd = "id_not_usable"
+    previous = [
+        row(1),
+        SnapshotRow(None, "kept@example.fr", None, odd),
+        SnapshotRow(None, "gone@example.fr", None, odd),
+    ]
+    current = [
+        SnapshotRow(None, "new@example.fr", "2024-03-01T09:30:00+01:00", odd),
+        row(1),
+        SnapshotRow(None, "kept@example.fr", None, odd),
+        row(2),
+    ]
+    assert sorted((c["change"], c["email"], c["id"]) for c in changes(previous, current, in_id_order=in_id_order)) == [
+        ("added", "new@example.fr", None),
+        ("added", "user2@example.fr", 2),
+        ("removed", "gone@example.fr", None),
+    ]
+    (added,) = [c for c in changes(previous, current, in_id_order=in_id_order) if c["email"] == "new@example.fr"]
+    assert added["odd"] == odd  # the change carries the flag
+
+
+def test_two_entries_without_an_id_for_one_address_make_no_change_by_their_order():
+    first = SnapshotRow(None, "a@example.fr", None, "id_not_usable,date_not_readable")
+    second = SnapshotRow(None, "a@example.fr", "2024-03-01T09:30:00+01:00", "id_not_usable")
+    assert list(changes([first, second], [second, first], in_id_order=True)) == []
+
+
+def test_an_entry_that_becomes_odd_under_its_id_is_a_change():
+    previous, current = [row(1)], [SnapshotRow(1, "user1@example.fr", None, "date_not_readable")]
+    assert [c["change"] for c in changes(previous, current, in_id_order=True)] == ["changed"]
+
+
 def test_added_removed_and_changed_entries_are_told_apart():
     previous = [row(1), row(2), row(3, created_at="2024-03-02T10:00:00+01:00"), row(5)]
     current = [row(1), row(3), row(4), row(5, "new@example.fr")]

@@ -62,6 +62,9 @@ def test_a_file_changed_after_its_manifest_is_refused_at_the_end(tmp_path, outpu
         ("list.jsonl", b"not json\n", "record 1 is not JSON"),
         ("list.csv", b"email,id,created_at\n", "the header is not"),
         ("list.csv", b"id,email,created_at\nx,a@b.fr,2024\n", "record 1 is not an id"),
+        ("list.csv", b"id,email,created_at,odd\n1,a@b.fr,2024\n", "record 1 is not an id"),
+        ("list.jsonl", b'{"id": 1, "email": "a@b.fr", "created_at": "x", "extra": 1}\n', "record 1 is not"),
+        ("list.jsonl", b'{"id": 1, "email": "a@b.fr", "created_at": "x", "odd": 5}\n', "record 1 is not"),
         ("list.json", b'{"id": 1}', "holds one array"),
         ("list.jsonl", b'{"id": 1, "email": "\xff@b.fr", "created_at": "x"}\n', "not UTF-8"),
         ("list.txt", b"", "cannot tell the format"),
@@ -71,6 +74,34 @@ def test_malformed_record_files_are_refused_with_the_reason(tmp_path, name, cont
     (tmp_path / name).write_bytes(content)
     with pytest.raises(RecordFileError, match=problem):
         list(read_records(ObjectStoragePath(f"file://{tmp_path}/{name}")))
+
+
+ODD_RECORDS = [
+    {"id": 1, "email": "a@example.fr", "created_at": "2024-03-01T09:30:00+01:00"},
+    {"id": None, "email": "zero.id@example.fr", "created_at": "2024-03-01T09:30:00+01:00", "odd": "id_not_usable"},
+    {"id": 3, "email": "+33612345678", "created_at": None, "odd": "not_an_email,date_not_readable"},
+]
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "json"])
+def test_odd_records_read_back_as_written(tmp_path, output_format):
+    path = ObjectStoragePath(f"file://{tmp_path}/list.{output_format}")
+    manifest = write_records(ODD_RECORDS, path, output_format)
+    assert list(read_records(path, sha256=manifest["sha256"])) == ODD_RECORDS
+    if output_format == "csv":
+        assert (tmp_path / "list.csv").read_text().splitlines() == [
+            "id,email,created_at,odd",
+            "1,a@example.fr,2024-03-01T09:30:00+01:00,",
+            ",zero.id@example.fr,2024-03-01T09:30:00+01:00,id_not_usable",
+            '3,+33612345678,,"not_an_email,date_not_readable"',
+        ]
+
+
+def test_a_csv_written_before_the_odd_column_still_reads(tmp_path):
+    (tmp_path / "old.csv").write_text("id,email,created_at\n7,a@example.fr,2024-03-01T09:30:00+01:00\n")
+    assert list(read_records(ObjectStoragePath(f"file://{tmp_path}/old.csv"))) == [
+        {"id": 7, "email": "a@example.fr", "created_at": "2024-03-01T09:30:00+01:00"}
+    ]
 
 
 def test_a_folder_at_the_target_path_is_refused_and_left_as_it_was(tmp_path):

@@ -19,10 +19,11 @@ from airflow_provider_mailpartner.client.commands import Call
 from airflow_provider_mailpartner.client.envelope import DocumentError, Event
 from airflow_provider_mailpartner.client.exchange import Answer
 from airflow_provider_mailpartner.client.formats import list_events
-from airflow_provider_mailpartner.records import RecordError, strict_int
+from airflow_provider_mailpartner.records import RecordError, strict_int, usable_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_KEY_LIMIT = 10**18
 
 
 class ListReading:
@@ -104,10 +105,24 @@ class ListReading:
         if stream_field not in seen:
             raise DocumentError(f"the answer has no {stream_field!r} list")
 
-    def _keys_of(self, batch: Iterable[object]) -> list[int]:
-        """The keys of entries ``convert`` accepted (each an int, or ASCII digits from XML)."""
+    def _keys_of(self, batch: list[object]) -> list[int]:
+        """The usable keys of a batch's entries: positive integers (from XML, ASCII digits).
+
+        An odd entry's unusable id (0, text, missing) is no key: it cannot repeat another entry's.
+        """
         field = self.call.command.key_field
-        return list(map(int, map(attrgetter(field), batch))) if field else []
+        if not field:
+            return []
+        try:
+            keys = list(map(attrgetter(field), batch))
+        except AttributeError:  # some entries are dicts msgspec could not type (or text), beside typed ones
+            keys = [entry.get(field) if isinstance(entry, dict) else getattr(entry, field, None) for entry in batch]
+        kinds = set(map(type, keys))
+        if kinds == {str} and _plain_digits(keys):  # positional XML's ids: text
+            keys, kinds = list(map(int, keys)), {int}
+        if kinds == {int} and min(keys) > 0 and max(keys) < _KEY_LIMIT:
+            return keys  # the usual batch, checked in C
+        return [key for key in map(usable_id, keys) if key is not None]
 
     def _refuse_repeated_keys(self, keys: _Keys) -> None:
         # An id is the handle delete takes and the key a mirror table upserts on: with one id
@@ -145,6 +160,12 @@ def _repeated(batches: Iterable[list[int]]) -> tuple[int, int] | None:
     keys = sorted(key for batch in batches for key in batch)
     repeated = next((a for a, b in pairwise(keys) if a == b), None)
     return None if repeated is None else (repeated, keys.count(repeated))
+
+
+def _plain_digits(texts: list[str]) -> bool:
+    """Whether every text is 1 to 18 ASCII digits (what ``int`` reads as :func:`usable_id` would)."""
+    joined = "".join(texts)
+    return joined.isascii() and joined.isdigit() and min(map(len, texts)) > 0 and max(map(len, texts)) <= 18
 
 
 def _position_refused(batch: list[object], convert: Callable[[object], object]) -> int:

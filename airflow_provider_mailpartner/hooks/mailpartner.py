@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
-from functools import cached_property, partial
-from itertools import chain
+from functools import cached_property
 from typing import TypeVar
 
 import requests
@@ -38,7 +39,10 @@ from airflow_provider_mailpartner.exceptions import (
     MailPartnerError,
 )
 from airflow_provider_mailpartner.records import (
+    ODD_REASONS,
+    SKIPPED_REASONS,
     Credits,
+    ListEntries,
     RecordError,
     RecordParser,
     Unsubscribe,
@@ -46,11 +50,11 @@ from airflow_provider_mailpartner.records import (
     parse_decimal,
     parse_int,
     parse_text,
-    parse_unsubscribe,
     strict_int,
 )
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)  # (a task's log holds it; unlike self.log, tests can capture it)
 
 
 class MailPartnerHook(BaseHook):
@@ -68,6 +72,10 @@ class MailPartnerHook(BaseHook):
     :param max_requests_per_minute: space this hook's requests (retries included) so that no
         minute sees more; MailPartner allows 2000. One hook may be shared by several threads:
         the limit holds for all of them together. Default: no pacing.
+    :param strict: refuse a whole list answer for one odd entry (an id of 0, a date in another
+        format, an address without ``@``), as version 0.1.0 did. By default an odd entry that
+        has an address is kept and flagged, one without is skipped, and both are counted
+        (``odd_entries`` of the returned iterator) and logged at WARNING per reason.
     """
 
     conn_name_attr = "mailpartner_conn_id"
@@ -84,9 +92,11 @@ class MailPartnerHook(BaseHook):
         max_retries: int | None = None,
         retry_backoff: float | None = None,
         max_requests_per_minute: float | None = None,
+        strict: bool = False,
     ) -> None:
         super().__init__()
         self.mailpartner_conn_id = mailpartner_conn_id
+        self.strict = strict
         self._pacer = RequestPacer(max_requests_per_minute) if max_requests_per_minute else None
         self._redactor: Redactor | None = None
         self._overrides = HookOverrides(
@@ -137,30 +147,44 @@ class MailPartnerHook(BaseHook):
         """The whole unsubscribe list (the API has no paging and no filter)."""
         return list(self.iter_unsubscribes(response_format=response_format))
 
-    def iter_unsubscribes(self, *, response_format: str | None = None) -> Iterator[Unsubscribe]:
+    def iter_unsubscribes(self, *, response_format: str | None = None) -> ListEntries[Unsubscribe]:
         """The whole unsubscribe list, one entry at a time, without holding it in memory.
 
         The answer is downloaded completely (with retries) before the first entry is yielded, but
         its ``nbData`` count, and that no id repeats, can only be checked at the end: a consumer
         must treat what it wrote as provisional until the iterator is exhausted without error.
+        Its ``odd_entries`` counts the odd entries by reason (see ``strict``).
         """
-        return self._stream_list(partial(parse_unsubscribe, zone=self.settings.timezone), response_format)
+        parser = RecordParser(self.settings.timezone, strict=self.strict)
+        return self._stream_list(parser.unsubscribe, parser.odd_entries, response_format)
 
-    def iter_unsubscribe_records(self, *, response_format: str | None = None) -> Iterator[UnsubscribeRecord]:
+    def iter_unsubscribe_records(self, *, response_format: str | None = None) -> ListEntries[UnsubscribeRecord]:
         """The same entries, already in their XCom and file shape: ``{"id", "email", "created_at"}``.
 
-        ``created_at`` is ISO 8601 with the offset of the connection's time zone. Made without a
-        datetime per entry, this is the fast path for writers of large lists; the same checks
-        apply, and the same provisional-until-exhausted rule as :meth:`iter_unsubscribes`.
+        ``created_at`` is ISO 8601 with the offset of the connection's time zone; an odd entry adds
+        ``odd``. Made without a datetime per entry, this is the fast path for writers of large
+        lists; the same checks apply, and the same provisional-until-exhausted rule as
+        :meth:`iter_unsubscribes`.
         """
-        return self._stream_list(RecordParser(self.settings.timezone).parse, response_format)
+        parser = RecordParser(self.settings.timezone, strict=self.strict)
+        return self._stream_list(parser.parse, parser.odd_entries, response_format)
 
-    def _stream_list(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[_T]:
-        return chain.from_iterable(self._list_batches(convert, response_format))
+    def _stream_list(
+        self, convert: Callable[[object], _T | None], odd_entries: Counter[str], response_format: str | None
+    ) -> ListEntries[_T]:
+        return ListEntries(self._list_batches(convert, odd_entries, response_format), odd_entries)
 
-    def _list_batches(self, convert: Callable[[object], _T], response_format: str | None) -> Iterator[list[_T]]:
+    def _list_batches(
+        self, convert: Callable[[object], _T | None], odd_entries: Counter[str], response_format: str | None
+    ) -> Iterator[list[_T]]:
         # A generator, so that nothing is sent before the first entry is asked for.
-        yield from self.client.stream(self._call(LIST, response_format), convert)
+        skipped = 0
+        for batch in self.client.stream(self._call(LIST, response_format), convert):
+            if skipped != (now_skipped := sum(odd_entries[reason] for reason in SKIPPED_REASONS)):
+                skipped, batch = now_skipped, [entry for entry in batch if entry is not None]
+            yield batch  # type: ignore[misc]
+        for reason, count in odd_entries.items():  # (counts and reasons only: addresses are personal data)
+            log.warning("%d odd list entries: %s (%s)", count, reason, ODD_REASONS[reason])
 
     def add_unsubscribe(self, email: str, *, response_format: str | None = None) -> int | None:
         """Put ``email`` on the unsubscribe list.

@@ -48,6 +48,7 @@ class AddressPushOperator(TemplatedOperator):
         result_path: str | ObjectStoragePath | None = None,
         dry_run: bool = False,
         cap: tuple[str, int | None] = ("cap", None),
+        strict: bool = False,
         **kwargs: Any,
     ) -> None:
         cap_name, cap_value = cap
@@ -77,6 +78,7 @@ class AddressPushOperator(TemplatedOperator):
         self.response_format = response_format
         self.result_path = result_path
         self.send_nothing = dry_run  # (not "dry_run": BaseOperator.dry_run() is a method)
+        self.strict = strict
 
     def read_addresses(self) -> tuple[list[str], list[str]]:
         """The distinct addresses (first spelling of each) and the values that are not addresses, in input order."""
@@ -95,6 +97,7 @@ class AddressPushOperator(TemplatedOperator):
             self.mailpartner_conn_id,
             response_format=self.response_format,
             max_requests_per_minute=self.max_requests_per_minute,
+            strict=self.strict,
         )
         hook.get_conn()
         return hook

@@ -43,7 +43,7 @@ class RemoveUnsubscribesOperator(AddressPushOperator):
     ``invalid``, ``failed``, ``would_remove``).
 
     ``emails``, ``input_path``, ``email_column``, ``encoding``, ``max_requests_per_minute``,
-    ``max_workers``, ``response_format``, ``result_path`` and ``dry_run`` are those of
+    ``max_workers``, ``response_format``, ``result_path``, ``dry_run`` and ``strict`` are those of
     :class:`~airflow_provider_mailpartner.operators.unsubscribe.AddUnsubscribesOperator`.
 
     :param max_removes: refuse, before any delete is sent, to remove more addresses than this in one run.
@@ -98,15 +98,20 @@ class RemoveUnsubscribesOperator(AddressPushOperator):
             counts={"would_remove": listed, "not_listed": not_listed, "invalid": invalid, "removed": 0, "failed": 0},
         )
 
-    def _delete(self, hook: MailPartnerHook, listed: dict[str, list[int]]) -> dict[str, Exception | None]:
+    def _delete(self, hook: MailPartnerHook, listed: dict[str, list[int | None]]) -> dict[str, Exception | None]:
         """Delete every entry of each address on the pool; an address's outcome is its first error, or None."""
 
         def delete(address: str) -> Exception | None:
             try:
-                for entry_id in listed[address]:
+                for entry_id in filter(None, listed[address]):
                     hook.delete_unsubscribe(entry_id)
             except Exception as error:  # reported per address; the task fails after the rest are done
                 return error
+            if None in listed[address]:
+                return ValueError(
+                    "listed by an entry without a usable id, which the API cannot delete (deletion is by id): "
+                    "remove it in MailPartner's interface"
+                )
             return None
 
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="mailpartner-delete") as pool:
@@ -126,12 +131,13 @@ def _remove_result(rows: list[OutcomeRow], dry_run: bool) -> RemoveResult:
     return result
 
 
-def _listed_ids(addresses: list[str], hook: MailPartnerHook) -> dict[str, list[int]]:
-    """The ids listing each of ``addresses`` (compared by :func:`normalize_email`); unlisted ones left out."""
+def _listed_ids(addresses: list[str], hook: MailPartnerHook) -> dict[str, list[int | None]]:
+    """The ids listing each of ``addresses`` (compared by :func:`normalize_email`; None for an entry whose id
+    is unusable); unlisted ones left out."""
     from airflow_provider_mailpartner.suppression import InvalidEmailError, normalize_email
 
     wanted = {normalize_email(address): address for address in addresses}
-    listed: dict[str, list[int]] = {}
+    listed: dict[str, list[int | None]] = {}
     for record in hook.iter_unsubscribe_records():
         try:
             address = wanted.get(normalize_email(record["email"]))
@@ -142,12 +148,12 @@ def _listed_ids(addresses: list[str], hook: MailPartnerHook) -> dict[str, list[i
     return listed
 
 
-def _outcome_row(address: str, ids: list[int] | None, error: Exception | None, dry_run: bool) -> OutcomeRow:
+def _outcome_row(address: str, ids: list[int | None] | None, error: Exception | None, dry_run: bool) -> OutcomeRow:
     from airflow_provider_mailpartner.add_outcomes import outcome_row as _row
 
     if ids is None:
         return _row(address, "not_listed")
-    shown_ids = " ".join(map(str, ids))
+    shown_ids = " ".join("none" if entry_id is None else str(entry_id) for entry_id in ids)
     if dry_run:
         return _row(address, "would_remove", unsubscribe_id=shown_ids)
     if error is None:

@@ -44,7 +44,8 @@ class UnsubscribesToSqlOperator(TemplatedOperator):
         ``created_at`` of that address, and cleared for every other contact. The column is the
         operator's to set and clear. Addresses are compared in Python, never with SQL's ``lower()``.
     :param contacts_key_column: the contacts' unique key.
-    :return: ``{"table", "entries", "opened", "closed", "invalid", "contacts_marked", "contacts_unmarked"}``.
+    :return: ``{"table", "entries", "opened", "closed", "invalid", "not_mirrored", "contacts_marked",
+        "contacts_unmarked"}``.
     """
 
     template_fields: Sequence[str] = ("unsubscribes", "sql_conn_id")
@@ -110,6 +111,12 @@ class UnsubscribesToSqlOperator(TemplatedOperator):
             summary["contacts_marked"],
             summary["contacts_unmarked"],
         )
+        if summary["not_mirrored"]:
+            self.log.warning(
+                "%d odd entries without a usable id or date have no row in %s; their addresses still mark contacts",
+                summary["not_mirrored"],
+                summary["table"],
+            )
         counts = {name: value for name, value in summary.items() if isinstance(value, int)}
         emit("sql_mirror", counts, tags={"dag_id": self.dag_id, "task_id": self.task_id})
         return summary

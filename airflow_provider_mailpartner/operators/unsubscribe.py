@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -25,8 +25,14 @@ from airflow_provider_mailpartner.list_state import default_state_root
 from airflow_provider_mailpartner.operators.address_push import DEFAULT_CONN_ID, AddressPushOperator
 from airflow_provider_mailpartner.operators.assets import asset_uri, outlets_declaring, untemplated
 from airflow_provider_mailpartner.operators.templated import TemplatedOperator
-from airflow_provider_mailpartner.record_files import OUTPUT_FORMATS, ListManifest, OutputFormat, write_records
-from airflow_provider_mailpartner.records import Counted, UnsubscribeRecord
+from airflow_provider_mailpartner.record_files import (
+    OUTPUT_FORMATS,
+    ListManifest,
+    OutputFormat,
+    blocks,
+    write_records,
+)
+from airflow_provider_mailpartner.records import Counted, ListEntries, UnsubscribeRecord
 from airflow_provider_mailpartner.storage import refuse_relative, storage_path
 
 if TYPE_CHECKING:
@@ -79,13 +85,26 @@ class UnsubscribeListOperator(TemplatedOperator):
         for one run.
     :param allow_empty: accept an empty list when the previous one had entries (refused by default,
         whatever the ratio). The DAG param ``mailpartner_allow_empty`` overrides it for one run.
+    :param hashed_path: with ``output_path``, also write the whole list hashed here (templated): one
+        hex digest of each normalised address per line, sorted, each once, and
+        ``<hashed_path>.manifest.json`` beside it, to exchange with partners who must not see the
+        addresses. A fixed path is declared as an asset too.
+    :param hash_algorithm: ``sha256`` (default), ``md5`` (for ASCII addresses both are the common
+        convention: the digest of the trimmed, lower-cased address), or ``hmac-sha256``.
+    :param hash_conn_id: for ``hmac-sha256``: the connection whose password is the secret shared with
+        the partner (masked in logs, never written).
+    :param strict: refuse the whole list for one odd entry. By default an odd entry (an id of 0, a
+        date in another format, an address without ``@``) is kept with ``odd`` set to its reasons
+        and a null ``id``/``created_at`` where those could not be read; one without an address is
+        skipped. Both are counted in the manifest's ``odd_entries`` and logged at WARNING per reason.
     :return: the records (XCom mode), or the manifest (storage mode): ``{"path", "format", "count",
-        "sha256"}``, and with change tracking ``fetched``, ``added``, ``removed``, ``changed``,
-        ``previous_count``, ``previous_sha256``, ``snapshot_sha256``, ``first_snapshot``,
-        ``changes_path``, ``changes_sha256``.
+        "sha256", "fetched", "odd_entries"}``, and with change tracking ``added``, ``removed``,
+        ``changed``, ``previous_count``, ``previous_sha256``, ``snapshot_sha256``, ``first_snapshot``,
+        ``changes_path``, ``changes_sha256``; with ``hashed_path``, ``hashed_list``: the hashed list's
+        manifest.
     """
 
-    template_fields: Sequence[str] = ("output_path", "created_since", "state_path")
+    template_fields: Sequence[str] = ("output_path", "created_since", "state_path", "hashed_path")
     ui_color = "#fde9d9"
 
     def __init__(
@@ -101,6 +120,10 @@ class UnsubscribeListOperator(TemplatedOperator):
         state_path: str | ObjectStoragePath | None = None,
         max_removed_ratio: float = 0.05,
         allow_empty: bool = False,
+        hashed_path: str | ObjectStoragePath | None = None,
+        hash_algorithm: str = "sha256",
+        hash_conn_id: str | None = None,
+        strict: bool = False,
         **kwargs: Any,
     ) -> None:
         if output_format not in OUTPUT_FORMATS:
@@ -112,6 +135,10 @@ class UnsubscribeListOperator(TemplatedOperator):
             _check_suffix(output_path, output_format)
         if (fixed := untemplated(output_path)) is not None:
             kwargs["outlets"] = outlets_declaring(fixed, kwargs.pop("outlets", None))
+        if hashed_path is not None:
+            _check_hashed(hashed_path, output_path, hash_algorithm, hash_conn_id)
+            if (fixed_hashed := untemplated(hashed_path)) is not None:
+                kwargs["outlets"] = outlets_declaring(fixed_hashed, kwargs.pop("outlets", None))
         Guards(max_removed_ratio, allow_empty)  # refuses a ratio outside [0, 1] when the DAG is parsed
         if state_path is not None:
             refuse_relative(state_path, "state_path")
@@ -128,11 +155,15 @@ class UnsubscribeListOperator(TemplatedOperator):
         self._default_state_root = None if output_path is None else default_state_root(output_path)
         self.max_removed_ratio = max_removed_ratio
         self.allow_empty = allow_empty
+        self.hashed_path = hashed_path
+        self.hash_algorithm = hash_algorithm
+        self.hash_conn_id = hash_conn_id
+        self.strict = strict
 
     def execute(self, context: Context) -> list[UnsubscribeRecord] | ListManifest:
         from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 
-        hook = MailPartnerHook(self.mailpartner_conn_id, response_format=self.response_format)
+        hook = MailPartnerHook(self.mailpartner_conn_id, response_format=self.response_format, strict=self.strict)
         since = _moment(self.created_since, hook.settings.timezone)
         started = time.monotonic()
         records = hook.iter_unsubscribe_records()
@@ -148,9 +179,9 @@ class UnsubscribeListOperator(TemplatedOperator):
                 manifest["path"],
                 time.monotonic() - started,
             )
-            self._describe_asset_event(context, manifest)
+            self._describe_asset_event(context, str(self.output_path), manifest)
             changes: dict[str, int] = {name: cast(int, v) for name, v in manifest.items() if name in CHANGE_KINDS}
-            self._emit_metrics(manifest["fetched"], manifest["count"], changes)
+            self._emit_metrics(manifest["fetched"], manifest["count"], {**changes, **_odd_counts(records)})
             return manifest
         fetched = Counted(records)
         result = self._to_xcom(fetched if keep is None else filter(keep, fetched))
@@ -161,17 +192,48 @@ class UnsubscribeListOperator(TemplatedOperator):
             f" (created since {since.isoformat()})" if since else "",
             time.monotonic() - started,
         )
-        self._emit_metrics(fetched.count, len(result), {})
+        self._emit_metrics(fetched.count, len(result), _odd_counts(records))
         return result
 
     def _emit_metrics(self, fetched: int, kept: int, changes: Mapping[str, int]) -> None:
-        """``mailpartner.unsubscribe_list.*``: fetched, kept and the changes as counters, the list's size as a gauge."""
+        """``mailpartner.unsubscribe_list.*``: fetched, kept, odd and the changes as counters, the list's size as a
+        gauge."""
         from airflow_provider_mailpartner.metrics import emit
 
         tags = {"dag_id": self.dag_id, "task_id": self.task_id, "conn_id": self.mailpartner_conn_id}
         emit("unsubscribe_list", {"fetched": fetched, "kept": kept, **changes}, tags=tags, gauges={"size": fetched})
 
     def _publish(
+        self,
+        context: Context,
+        records: ListEntries[UnsubscribeRecord],
+        keep: Callable[[UnsubscribeRecord], bool] | None,
+    ) -> ListManifest:
+        if self.hashed_path is None:
+            manifest = self._published(context, records, keep)
+        else:
+            manifest = self._published_with_hashed_list(context, records, keep)
+        manifest["odd_entries"] = dict(records.odd_entries)
+        return manifest
+
+    def _published_with_hashed_list(
+        self,
+        context: Context,
+        records: Iterable[UnsubscribeRecord],
+        keep: Callable[[UnsubscribeRecord], bool] | None,
+    ) -> ListManifest:
+        """:meth:`_published`, the whole list hashed on the way (published after the list; an error: neither)."""
+        from airflow_provider_mailpartner.hashed_lists import hasher_from_connection, publishing_hashed_list
+
+        hashed = storage_path(str(self.hashed_path), "hashed_path")
+        hasher = hasher_from_connection(self.hash_algorithm, self.hash_conn_id)
+        with publishing_hashed_list(hashed, hasher, lineage=False) as writer:  # (lineage: OpenLineage, below)
+            manifest = self._published(context, _hashed_on_the_way(records, writer.write), keep)
+        manifest["hashed_list"] = dict(writer.manifest(hashed))
+        self._describe_asset_event(context, str(hashed), manifest["hashed_list"])
+        return manifest
+
+    def _published(
         self,
         context: Context,
         records: Iterable[UnsubscribeRecord],
@@ -184,7 +246,8 @@ class UnsubscribeListOperator(TemplatedOperator):
             written = write_records(
                 fetched if keep is None else filter(keep, fetched), path, self.output_format, lineage=False
             )
-            return {**written, "fetched": fetched.count}  # (a consumer can tell the whole list from a filtered one)
+            # (with fetched, a consumer can tell the whole list from a filtered one)
+            return cast(ListManifest, {**written, "fetched": fetched.count, "odd_entries": {}})
         from airflow_provider_mailpartner.list_snapshots import Tracking, publish_with_changes
         from airflow_provider_mailpartner.list_state import state_folder
 
@@ -229,9 +292,9 @@ class UnsubscribeListOperator(TemplatedOperator):
             records.append(entry)
         return records
 
-    def _describe_asset_event(self, context: Context, manifest: ListManifest) -> None:
+    def _describe_asset_event(self, context: Context, path: str, manifest: Mapping[str, object]) -> None:
         """Put the manifest on the asset event, so a consumer can check the file it is handed (and see the changes)."""
-        uri = asset_uri(str(self.output_path))
+        uri = asset_uri(path)
         outlet_events = context.get("outlet_events")
         for outlet in self.outlets:
             if outlet_events is not None and isinstance(outlet, Asset) and outlet.uri == uri:
@@ -249,6 +312,8 @@ class UnsubscribeListOperator(TemplatedOperator):
         from airflow_provider_mailpartner.lineage import storage_dataset, unsubscribe_list_datasets
 
         outputs = [] if self.output_path is None else [storage_dataset(storage_path(self.output_path), records=True)]
+        if self.hashed_path is not None:
+            outputs.append(storage_dataset(storage_path(self.hashed_path), records=False))
         return OperatorLineage(inputs=unsubscribe_list_datasets(self.mailpartner_conn_id), outputs=outputs)
 
 
@@ -328,6 +393,8 @@ class AddUnsubscribesOperator(AddressPushOperator):
     :param max_adds: refuse, before anything is sent, to add more addresses than this in one run
         (those not on the list now; it is read first): a wrong file or column must not put a
         whole CRM on the list. Default: no cap.
+    :param strict: refuse MailPartner's list, and send nothing, when one of its entries is odd (it is
+        read first); by default odd entries are kept, as the list operator keeps them.
     :return: ``{"added", "already_listed", "invalid", "failed"}`` counts (and ``would_add``, ``result_path``).
     """
 
@@ -426,8 +493,32 @@ class AddUnsubscribesOperator(AddressPushOperator):
         return OperatorLineage(inputs=inputs, outputs=unsubscribe_list_datasets(self.mailpartner_conn_id))
 
 
+def _check_hashed(hashed_path: object, output_path: object, algorithm: str, conn_id: str | None) -> None:
+    """The hashed list's arguments, checked when the DAG is parsed (no connection is read)."""
+    from airflow_provider_mailpartner.hashed_lists import check_hash_arguments
+
+    if output_path is None:
+        raise ValueError("hashed_path needs output_path: the hashed list is written beside the list's file")
+    refuse_relative(hashed_path, "hashed_path")
+    check_hash_arguments(algorithm, conn_id)
+
+
+def _hashed_on_the_way(
+    records: Iterable[UnsubscribeRecord], write: Callable[[list[UnsubscribeRecord]], None]
+) -> Iterator[UnsubscribeRecord]:
+    """``records`` passed through, each block also handed to ``write`` (the whole list: before any filter)."""
+    for block in blocks(records):
+        write(block)
+        yield from block
+
+
+def _odd_counts(records: ListEntries[UnsubscribeRecord]) -> dict[str, int]:
+    return {f"odd.{reason}": count for reason, count in records.odd_entries.items()}
+
+
 def _created_since(since: datetime, record: UnsubscribeRecord) -> bool:
-    return datetime.fromisoformat(record["created_at"]) >= since
+    # An entry whose date could not be read is kept: dropping an unsubscribe is the failure to avoid.
+    return record["created_at"] is None or datetime.fromisoformat(record["created_at"]) >= since
 
 
 def _ratio(value: object) -> float:

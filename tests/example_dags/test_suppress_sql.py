@@ -61,6 +61,7 @@ EXPECTED_SUMMARY = {
     "opened": 7,
     "closed": 0,
     "invalid": 1,
+    "not_mirrored": 0,
     "contacts_marked": 4,
     "contacts_unmarked": 0,
 }

@@ -479,11 +479,34 @@ UNTRUSTWORTHY = {
 def test_every_untrustworthy_list_answer_raises_response_error(sandbox, make_hook, payload, problem):
     response_format = "xml" if payload.startswith("<") else "json"
     sandbox.faults.script(Fault.raw(payload, content_type=f"application/{response_format}"))
-    hook = make_hook(response_format=response_format)
+    hook = make_hook(response_format=response_format, strict=True)  # (odd entries: refused only when strict)
     with pytest.raises(MailPartnerResponseError, match=re.escape(problem)) as info:
         hook.get_unsubscribes()
     assert info.value.http_status == 200
     assert len(api_requests(sandbox)) == 1
+
+
+@pytest.mark.parametrize("first", [["2", "c@x.fr"], ["0", "c@x.fr", GOOD["createdAt"]], ["x", "c@x.fr"]])
+def test_a_repeated_id_is_refused_whatever_odd_entry_shares_its_batch(sandbox, make_hook, first):
+    # An XML entry with two fields is a dict beside typed entries: the ids of both kinds are checked.
+    date = GOOD["createdAt"]
+    payload = xml_list("3", first, ["1", "a@x.fr", date], ["1", "b@x.fr", date])
+    sandbox.faults.script(Fault.raw(payload, content_type="application/xml"))
+    with pytest.raises(MailPartnerResponseError, match="id 1 is given 2 times"):
+        make_hook(response_format="xml").get_unsubscribes()
+
+
+def test_odd_entries_come_back_flagged_and_counted_by_the_iterator(sandbox, make_hook):
+    entries = [GOOD, {**GOOD, "id": 0, "email": "b@example.com"}, "c@example.com", {**GOOD, "id": 9, "email": ""}]
+    sandbox.faults.script(Fault.raw(envelope(entries)))
+    listed = make_hook().iter_unsubscribes()
+    got = [(entry.id, entry.email, entry.created_at is not None, entry.odd) for entry in listed]
+    assert got == [
+        (7, "a@example.com", True, None),
+        (None, "b@example.com", True, "id_not_usable"),
+        (None, "c@example.com", False, "id_not_usable,date_not_readable"),
+    ]
+    assert listed.odd_entries == {"id_not_usable": 2, "date_not_readable": 1, "no_address": 1}
 
 
 @pytest.mark.parametrize("response_format", ["json", "xml"])
@@ -497,7 +520,7 @@ def test_a_bad_entry_deep_in_a_long_list_is_named_by_its_position(sandbox, make_
         payload = xml_list("30000", *([str(r["id"]), r["email"], r["createdAt"]] for r in records))
     sandbox.faults.script(Fault.raw(payload, content_type=f"application/{response_format}"))
     with pytest.raises(MailPartnerResponseError, match=r"entry 24322: id is not a positive integer"):
-        list(getattr(make_hook(response_format=response_format), reader)())
+        list(getattr(make_hook(response_format=response_format, strict=True), reader)())
 
 
 @pytest.mark.parametrize(

@@ -167,7 +167,7 @@ def test_an_empty_list_after_a_full_one_needs_allow_empty(connection, tmp_path):
 def test_without_tracking_the_file_is_all_there_is(connection, tmp_path):
     connection.backend.generate(5, seed=6)
     manifest = fetch(tmp_path, "day1", track_changes=False)
-    assert set(manifest) == {"path", "format", "count", "sha256", "fetched"}
+    assert set(manifest) == {"path", "format", "count", "sha256", "fetched", "odd_entries"}
     assert sorted(files_under(tmp_path)) == ["runs/day1/unsubscribes.jsonl"]
 
 
@@ -203,7 +203,7 @@ def test_csv_changes_have_a_change_column(connection, tmp_path):
     )
     operator.execute({"params": {}, "run_id": "r"})  # type: ignore[arg-type]
     assert (tmp_path / "u.changes.csv").read_text() == (
-        "id,email,created_at,change\n1,a@example.fr,2024-03-01T09:30:00+01:00,added\n"
+        "id,email,created_at,odd,change\n1,a@example.fr,2024-03-01T09:30:00+01:00,,added\n"
     )
 
 

@@ -89,6 +89,42 @@ def test_a_delete_that_fails_fails_the_task_with_counts_and_no_address(connectio
     assert [outcome for _, outcome, _ in rows(tmp_path)] == ["invalid", "failed", "removed", "not_listed"]
 
 
+def test_an_address_listed_by_an_entry_without_a_usable_id_is_reported_failed_saying_why(connection, tmp_path):
+    import json
+
+    connection.backend.seed(LISTED)
+    odd = {"id": 0, "email": "anne@example.fr", "createdAt": "2024-03-01 09:30:00"}  # a second, odd entry of anne
+    listed = [*LISTED, odd]
+    answer = {"success": True, "code": 200, "nbData": len(listed), "data": listed}
+    connection.faults.script(Fault.raw(json.dumps(answer)), command="unsubscribe/list")
+    with pytest.raises(MailPartnerRemoveError) as caught:
+        remove(tmp_path)
+    assert (caught.value.counts["failed"], caught.value.counts["removed"]) == (1, 1)
+    assert [entry["id"] for entry in connection.backend.entries()] == [4]  # anne's usable entry went all the same
+    (anne,) = [r for r in csv.DictReader((tmp_path / "removed.csv").open()) if r["address"] == "Anne@example.fr"]
+    assert (anne["outcome"], anne["unsubscribe_id"]) == ("failed", "1 none")
+    assert "without a usable id" in anne["error"]
+
+
+@pytest.mark.parametrize("operator", ["remove", "add"])
+def test_strict_refuses_a_list_with_an_odd_entry_and_sends_nothing(connection, tmp_path, operator):
+    import json
+
+    from airflow_provider_mailpartner.exceptions import MailPartnerResponseError
+    from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator
+
+    connection.backend.seed(LISTED)
+    odd = [*LISTED, {"id": 9, "email": "+33612345678", "createdAt": "2024-03-01 09:30:00"}]
+    answer = {"success": True, "code": 200, "nbData": len(odd), "data": odd}
+    connection.faults.script(Fault.raw(json.dumps(answer)), command="unsubscribe/list")
+    add = AddUnsubscribesOperator(task_id="add", emails=["new@example.fr"], dry_run=True, strict=True)
+    run = (lambda: remove(tmp_path, strict=True)) if operator == "remove" else (lambda: add.execute({}))
+    with pytest.raises(MailPartnerResponseError, match="email has no '@'"):
+        run()
+    assert [r.command for r in connection.requests] == ["unsubscribe/list"]
+    assert len(connection.backend.entries()) == 3
+
+
 def test_bad_arguments_are_refused_when_the_dag_is_parsed():
     with pytest.raises(ValueError, match="exactly one of emails or input_path"):
         RemoveUnsubscribesOperator(task_id="remove")

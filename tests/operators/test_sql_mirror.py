@@ -247,3 +247,65 @@ def test_contacts_are_marked_through_a_connection_that_returns_dict_rows(connect
             (1, "2024-03-01T09:30:00+01:00"),
             (2, None),
         ]
+
+
+def test_odd_entries_without_an_id_or_a_date_get_no_row_but_still_mark_their_contacts(database, tmp_path):
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_mailpartner.record_files import write_records
+
+    dated = "2024-03-01T09:30:00+01:00"
+    records = [
+        {"id": 1, "email": "a@example.fr", "created_at": dated},
+        {"id": None, "email": "zero.id@example.fr", "created_at": dated, "odd": "id_not_usable"},
+        {"id": 3, "email": "t.date@example.fr", "created_at": None, "odd": "date_not_readable"},
+        {"id": 4, "email": "+33612345678", "created_at": dated, "odd": "not_an_email"},
+    ]
+    written = write_records(records, ObjectStoragePath(f"file://{tmp_path}/u.jsonl"), "jsonl")
+    manifest = {**written, "fetched": len(records), "odd_entries": {}}
+    database.create_contacts(
+        [(1, "A@example.fr", None), (2, "zero.id@example.fr", None), (3, "t.date@example.fr", None)]
+    )
+
+    summary = mirror(manifest, contacts_table="contacts")
+
+    assert (summary["entries"], summary["not_mirrored"], summary["invalid"], summary["opened"]) == (4, 2, 1, 2)
+    assert [row[0] for row in database.query(CURRENT)] == [1, 4]  # the phone number has a row, key NULL
+    marks = dict(database.query("SELECT id, unsubscribed_at FROM contacts"))
+    assert marks[1] == marks[2] == dated
+    assert marks[3] is not None  # listed without a date: marked all the same, with the run's moment
+    again = mirror(manifest, contacts_table="contacts")
+    assert (again["opened"], again["closed"], again["contacts_marked"], again["contacts_unmarked"]) == (0, 0, 0, 0)
+    assert dict(database.query("SELECT id, unsubscribed_at FROM contacts")) == marks  # the undated mark stays
+
+
+@pytest.mark.parametrize("keep_history", [True, False])
+def test_an_entry_that_turns_odd_keeps_its_row_open_as_the_last_version_known(database, tmp_path, keep_history):
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_mailpartner.record_files import write_records
+
+    def day(number: int, records: list[dict]) -> dict:
+        written = write_records(records, ObjectStoragePath(f"file://{tmp_path}/{number}.jsonl"), "jsonl")
+        return mirror({**written, "fetched": len(records), "odd_entries": {}}, keep_history=keep_history)
+
+    dated = "2024-03-01T09:30:00+01:00"
+    day(
+        1,
+        [
+            {"id": 1, "email": "a@example.fr", "created_at": dated},
+            {"id": 2, "email": "b@example.fr", "created_at": dated},
+        ],
+    )
+    summary = day(
+        2,
+        [
+            {"id": 1, "email": "a@example.fr", "created_at": None, "odd": "date_not_readable"},
+            {"id": None, "email": "B@example.fr", "created_at": dated, "odd": "id_not_usable"},
+        ],
+    )
+    assert (summary["closed"], summary["opened"], summary["not_mirrored"]) == (0, 0, 2)
+    assert [row[0] for row in database.query(CURRENT)] == [1, 2]  # still listed: nobody re-subscribed
+    summary = day(3, [{"id": 1, "email": "a@example.fr", "created_at": dated}])
+    assert (summary["closed"], summary["opened"]) == (1, 0)  # b is gone now; a is as it was
+    assert [row[0] for row in database.query(CURRENT)] == [1]

@@ -45,8 +45,8 @@ def expected_bytes(records: list[dict], output_format: str) -> bytes:
         return ("[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n").encode()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "email", "created_at"])
-    writer.writerows([r["id"], r["email"], r["created_at"]] for r in records)
+    writer.writerow(["id", "email", "created_at", "odd"])
+    writer.writerows([r["id"], r["email"], r["created_at"], r.get("odd", "")] for r in records)
     return buffer.getvalue().encode()
 
 
@@ -82,6 +82,7 @@ def test_list_to_storage_writes_exactly_what_the_sandbox_served(connection, run_
         "added": 503,  # a first run (tests/operators/test_list_tracking.py covers the changes)
         "removed": 0,
     }
+    assert manifest["odd_entries"] == {}
     changes = target.with_name(f"unsubscribes.changes.{output_format}")
     assert sorted(p.name for p in target.parent.iterdir()) == [".mailpartner-state", changes.name, target.name]
 

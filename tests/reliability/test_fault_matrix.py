@@ -1,11 +1,12 @@
 """The fault matrix: every fault of the network or of MailPartner, against every hook call and operator.
 
 ``CASES`` is the table: one row per fault, with what the package does about it. A row is
-``served`` (the answer is sound: one request, the right result), ``retried`` (transient: run once
+``served`` (the answer is sound: one request, the right result; for a list with odd entries, the
+entries kept and flagged as the row says, or skipped), ``retried`` (transient: run once
 with as many faults as the retries absorb, where it must recover, and once with one more, where it
 must raise the row's error after ``MAX_RETRIES`` retries) or ``refused`` (raised at once, never
-retried). Every row runs against the four hook calls (or those it concerns) and the two operators,
-in both response formats where the format makes a difference, and in every run:
+retried). Every row runs against the four hook calls (or those it concerns) and the list, add and
+remove operators, in both response formats where the format makes a difference, and in every run:
 
 - the request log shows exactly the attempts the row promises;
 - a failure is the row's error type with its ``http_status``, ``code`` and a message naming the
@@ -13,7 +14,8 @@ in both response formats where the format makes a difference, and in every run:
 - an add or delete took effect exactly when the fault let the request through;
 - the list operator's output folder holds the previous run's file, byte for byte, and nothing
   else, unless the run succeeded, in which case it holds exactly the served list;
-- the API key appears, in no encoding, in any log line, output, error text or written file.
+- the API key appears, in no encoding, in any log line, output, error text or written file;
+- no subscriber address (nor the phone number of the odd rows) appears in any log line or error text.
 
 Each example DAG then meets three rows (one it recovers from, one that outlasts its retries, one
 answer it must not trust) after a good run: a failed run leaves every output of the good one byte
@@ -47,10 +49,12 @@ from airflow_provider_mailpartner.exceptions import (
     MailPartnerApiError,
     MailPartnerError,
     MailPartnerRateLimitError,
+    MailPartnerRemoveError,
     MailPartnerResponseError,
     MailPartnerTransportError,
 )
 from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
+from airflow_provider_mailpartner.operators.remove_unsubscribes import RemoveUnsubscribesOperator
 from airflow_provider_mailpartner.operators.unsubscribe import AddUnsubscribesOperator, UnsubscribeListOperator
 from airflow_provider_mailpartner.personal_data import mask_address
 from airflow_provider_mailpartner.testing import Fault, MailPartnerSandbox
@@ -162,6 +166,10 @@ class Case:
     targets: tuple[Target, ...] = TARGETS
     formats: tuple[Format, ...] = BOTH
     waits: float = 0.0  # the least time the retry waits (Retry-After)
+    strict: bool = False  # the hook and operators built with strict=True
+    # A list served with odd entries: what becomes of each sound record (None: skipped), and the reason.
+    tolerated: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    odd_reason: str | None = None
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -189,6 +197,30 @@ def refused(name: str, source: Source, error: type[MailPartnerError], message: s
 def untrustworthy(name: str, source: Source, message: str, **details: Any) -> Case:
     """An answer that cannot be trusted: a response error at HTTP 200, never retried."""
     return refused(name, source, MailPartnerResponseError, message, http_status=200, **details)
+
+
+def odd_entries(
+    name: str,
+    change: Callable[[Answer], list[dict[str, Any]]],
+    reason: str,
+    tolerated: Callable[[dict[str, Any]], dict[str, Any] | None],
+    message: str,
+) -> tuple[Case, Case]:
+    """A list answer whose entries ``change`` makes odd: by default served, each record becoming what
+    ``tolerated`` says (None: skipped) and counted under ``reason``; refused with ``strict=True``."""
+    source = Scripted(lambda answer: answer.raw(data=change(answer)))
+    kept = Case(f"{name}: kept", source, "served", targets=LIST_ONLY, tolerated=tolerated, odd_reason=reason)
+    strict = untrustworthy(f"{name} (strict=True)", source, message, targets=LIST_ONLY, strict=True)
+    return kept, strict
+
+
+def _flagged(reason: str, **fields: object) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda record: {**record, **fields, "odd": reason}
+
+
+def _first_without_address(answer: Answer) -> list[dict[str, Any]]:
+    first, *rest = answer.records()
+    return [{**first, "email": ""}, *rest]
 
 
 def _http_429(
@@ -323,17 +355,40 @@ CASES: tuple[Case, ...] = (
         "id 1 is given 2 times (entries must have distinct ids)",
         targets=LIST_ONLY,
     ),
-    untrustworthy(
-        "list entry without createdAt",
-        Scripted(lambda answer: answer.raw(data=answer.records(createdAt=None))),
+    *odd_entries(
+        "list entries without createdAt",
+        lambda answer: answer.records(createdAt=None),
+        "date_not_readable",
+        _flagged("date_not_readable", created_at=None),
         "entry 1: createdAt is not a 'YYYY-MM-DD HH:MM:SS' date",
-        targets=LIST_ONLY,
     ),
-    untrustworthy(
+    *odd_entries(
         "list dates in another format (ISO 8601 with T and offset)",
-        Scripted(lambda answer: answer.raw(data=answer.records(createdAt="2015-07-20T10:19:45+02:00"))),
+        lambda answer: answer.records(createdAt="2015-07-20T10:19:45+02:00"),
+        "date_not_readable",
+        _flagged("date_not_readable", created_at=None),
         "entry 1: createdAt is not a 'YYYY-MM-DD HH:MM:SS' date",
-        targets=LIST_ONLY,
+    ),
+    *odd_entries(
+        "list entries with id 0",
+        lambda answer: answer.records(id=0),
+        "id_not_usable",
+        _flagged("id_not_usable", id=None),
+        "entry 1: id is not a positive integer: 0",
+    ),
+    *odd_entries(
+        "a phone number where the list's address goes",
+        lambda answer: answer.records(email="+33612345678"),
+        "not_an_email",
+        _flagged("not_an_email", email="+33612345678"),
+        "entry 1: email has no '@'",
+    ),
+    *odd_entries(
+        "a list entry with an empty address",
+        _first_without_address,
+        "no_address",
+        lambda record: None if record["id"] == 1 else record,
+        "entry 1: email is missing or empty",
     ),
     untrustworthy(
         "add answer without stopId",
@@ -542,6 +597,13 @@ def attempt(run: Run, rig: Rig, call: Callable[[], object]) -> Run:
     return run
 
 
+def assert_no_address(answer: Answer, *texts: str) -> None:
+    """The personal-data audit: no address of the list (nor the phone number of the odd rows) in ``texts``."""
+    everything = "\n".join(texts).lower()
+    for address in [entry["email"].strip() for entry in answer.envelope["data"]] + ["+33612345678"]:
+        assert address.lower() not in everything, "an address reached a log line or an error text"
+
+
 def expected_records(answer: Answer) -> list[dict[str, Any]]:
     """The records a sound list answer gives, worked out here, not by the package."""
     return [
@@ -552,6 +614,21 @@ def expected_records(answer: Answer) -> list[dict[str, Any]]:
         }
         for entry in answer.envelope["data"]
     ]
+
+
+def served_records(run: Run) -> list[dict[str, Any]]:
+    """The records of the run's list: the sound ones, made odd or skipped as the case says."""
+    sound = expected_records(run.answer)
+    if run.case.tolerated is None:
+        return sound
+    return [record for record in map(run.case.tolerated, sound) if record is not None]
+
+
+def served_odd_entries(run: Run) -> dict[str, int]:
+    """The manifest's ``odd_entries`` for the run's list."""
+    sound, served = len(run.answer.envelope["data"]), served_records(run)
+    odd = sound - len(served) + sum("odd" in record for record in served)
+    return {run.case.odd_reason: odd} if run.case.odd_reason else {}
 
 
 # --- the hook's four calls ------------------------------------------------------------------------
@@ -572,8 +649,12 @@ def check_result(run: Run, result: object) -> None:
     target, envelope = run.answer.target, run.answer.envelope
     if target == "list":
         assert isinstance(result, list)
-        got = [{"id": e.id, "email": e.email, "created_at": e.created_at.isoformat()} for e in result]
-        assert got == expected_records(run.answer)
+        got = [
+            {"id": e.id, "email": e.email, "created_at": e.created_at and e.created_at.isoformat()}
+            | ({"odd": e.odd} if e.odd else {})
+            for e in result
+        ]
+        assert got == served_records(run)
     elif target == "add":
         # An add that landed before its answer was lost meets code 3 on the retry: listed, id unknown.
         assert result == (None if run.variant == "recovers" and run.landed_before_answer else envelope["stopId"])
@@ -601,7 +682,7 @@ def check_effect(run: Run, rig: Rig, victim: int) -> None:
 
 @pytest.mark.parametrize(("case", "target", "fmt", "variant"), matrix(TARGETS))
 def test_hook_call(case: Case, target: Target, fmt: Format, variant: str, rig: Rig, leak_check: LeakCheck) -> None:
-    hook = MailPartnerHook(rig.connect(fmt, case.source))
+    hook = MailPartnerHook(rig.connect(fmt, case.source), strict=case.strict)
     victim = rig.sandbox.backend.entries()[1]["id"]
     run = Run(case, fmt, variant, rig.answer(target, fmt))
     rig.arm(case.source, run.answer, run.copies)
@@ -617,6 +698,8 @@ def test_hook_call(case: Case, target: Target, fmt: Format, variant: str, rig: R
     else:
         run.check_error()
     check_effect(run, rig, victim)
+    if target == "list":
+        assert_no_address(run.answer, leak_check.output(), *run.error_texts)
     leak_check.assert_clean(repr(run.result), *run.error_texts)
 
 
@@ -646,7 +729,11 @@ def test_list_operator_to_storage(
     before = folder_bytes(folder)
     rig.sandbox.backend.add("late.optout@example.com")
     operator = UnsubscribeListOperator(
-        task_id="fetch", mailpartner_conn_id=rig.connect(fmt, case.source), output_path=target, response_format=fmt
+        task_id="fetch",
+        mailpartner_conn_id=rig.connect(fmt, case.source),
+        output_path=target,
+        response_format=fmt,
+        strict=case.strict,
     )
     run = Run(case, fmt, variant, rig.answer("list", fmt))
     rig.arm(case.source, run.answer, run.copies)
@@ -656,14 +743,16 @@ def test_list_operator_to_storage(
     run.check_requests()
     if run.succeeds:
         assert run.error is None, f"{type(run.error).__name__}: {run.error}"
-        wanted = jsonl(expected_records(run.answer))
+        wanted = served_records(run)
         published = folder_bytes(folder)
-        assert published["unsubscribes.jsonl"] == wanted
+        assert published["unsubscribes.jsonl"] == jsonl(wanted)
         assert not [name for name in published if ".partial-" in name], "a staging file was left behind"
-        assert run.result["count"] == run.result["added"] == len(run.answer.envelope["data"])  # type: ignore[index]
+        assert run.result["count"] == run.result["added"] == len(wanted)  # type: ignore[index]
+        assert run.result["odd_entries"] == served_odd_entries(run)  # type: ignore[index]
     else:
         run.check_error()
         assert folder_bytes(folder) == before, "a failed run changed the published file or left a partial one"
+    assert_no_address(run.answer, leak_check.output(), *run.error_texts)
     leak_check.assert_clean(repr(run.result), *run.error_texts, files_under=tmp_path)
 
 
@@ -703,6 +792,48 @@ def test_add_operator(case: Case, fmt: Format, variant: str, rig: Rig, leak_chec
         landed = run.error is None or run.landed_before_answer
         assert rig.sandbox.backend.has_email(NEW_ADDRESSES[0]) == landed
         assert rig.sandbox.backend.has_email(NEW_ADDRESSES[1])
+    leak_check.assert_clean(repr(run.result), *run.error_texts)
+
+
+@pytest.mark.parametrize(
+    ("case", "fmt", "variant"),
+    # (raw bytes would answer the list request too, which the operator makes first: the hook's delete rows cover them)
+    [param for param in matrix({"delete"}, with_target=False) if not isinstance(param.values[0].source, RawBytes)],
+)
+def test_remove_operator(case: Case, fmt: Format, variant: str, rig: Rig, leak_check: LeakCheck) -> None:
+    """The list is read, then the first address's delete meets the fault, the second's does not."""
+    entries = rig.sandbox.backend.entries()
+    addresses = [entry["email"].strip() for entry in entries[:2]]
+    operator = RemoveUnsubscribesOperator(
+        task_id="remove",
+        mailpartner_conn_id=rig.connect(fmt, case.source),
+        emails=addresses,
+        max_workers=1,
+        response_format=fmt,
+    )
+    run = Run(case, fmt, variant, rig.answer("delete", fmt))
+    rig.arm(case.source, run.answer, run.copies)
+
+    attempt(run, rig, lambda: operator.execute({}))  # type: ignore[arg-type]
+
+    listed_ids = {entry["id"] for entry in rig.sandbox.backend.entries()}
+    if isinstance(case.source, NothingListens):  # the list cannot be read: nothing is sent
+        assert isinstance(run.error, MailPartnerTransportError)
+    elif run.succeeds:
+        assert run.result == {"removed": 2, "not_listed": 0, "invalid": 0, "failed": 0}
+    else:
+        assert isinstance(run.error, MailPartnerRemoveError)
+        assert (run.error.counts["failed"], run.error.counts["removed"]) == (1, 1)
+        masked = re.escape(mask_address(addresses[0]))
+        (why,) = re.findall(f"Not removed from MailPartner's list: {masked} \\((.*)\\)", leak_check.output())
+        assert case.message.format(FORMAT=fmt.upper()) in why
+    if isinstance(case.source, Scripted):
+        landed = run.error is None or run.landed_before_answer
+        assert (entries[0]["id"] not in listed_ids) == landed
+        assert entries[1]["id"] not in listed_ids
+    for address in addresses:  # personal data: in no log line and no error text
+        assert address.lower() not in leak_check.output().lower()
+        assert all(address.lower() not in text.lower() for text in run.error_texts)
     leak_check.assert_clean(repr(run.result), *run.error_texts)
 
 
@@ -751,6 +882,9 @@ def test_the_table_covers_every_fault_the_issue_names() -> None:
         "duplicate ids",
         "without createdAt",
         "dates in another format",
+        "id 0",
+        "phone number",
+        "empty address",
         "non-UTF-8 bytes in JSON",
         "non-UTF-8 bytes in XML",
     ]:
@@ -947,7 +1081,7 @@ def test_example_assets(
     dag_faults(
         "HTTP 500",
         "connection reset before the answer",
-        "list dates in another format (ISO 8601 with T and offset)",
+        "duplicate ids in the list",
     ),
 )
 def test_example_multi_account(

@@ -14,6 +14,7 @@ file checks the records that come out, against an independent reading.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import json
@@ -65,7 +66,7 @@ def fuzz_settings(examples: int) -> settings:
 
 # --- the reference: a whole-document reading under the documented rules ----------------------------
 
-Record = tuple[int, str, str]
+Record = tuple[int | None, str, str | None] | tuple[int | None, str, str | None, str]  # (the last: odd, its reasons)
 Records = tuple[Record, ...]
 RECORD_NAMES = ("id", "email", "createdAt")
 LIST_NAMES = ("success", "code", "nbData", "data")
@@ -116,29 +117,48 @@ def error_code(fields: dict[str, object]) -> int | None:
     return code if bool_of(fields.get("success")) is False and code is not None and code != 200 else None
 
 
-def record_of(raw: object) -> Record | None:
-    """One list entry as the documented record, or None when it cannot be trusted."""
+SKIPPED = "skipped"  # an entry with no address to keep
+
+
+def record_of(raw: object) -> Record | str:
+    """One list entry as the documented record, its odd fields null and its reasons last; or SKIPPED."""
+    if isinstance(raw, str):  # the address alone, not in an object
+        raw = {"email": raw}
     if not isinstance(raw, dict):
-        return None
+        return SKIPPED
     entry_id, email, created = int_of(raw.get("id")), raw.get("email"), raw.get("createdAt")
-    if entry_id is None or entry_id < 1 or not isinstance(email, str) or not isinstance(created, str):
-        return None
-    if "@" not in email.strip() or not API_DATE.fullmatch(created.strip()) or SURROGATE.search(email):
-        return None  # (a JSON "\\ud800" escape decodes to a lone surrogate: no text, no address)
-    try:
-        moment = datetime.strptime(created.strip(), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-    return entry_id, email.strip(), moment.replace(tzinfo=PARIS).isoformat()
+    if isinstance(email, (int, float)) and not isinstance(email, bool):
+        email = str(email)  # a phone number sent as a JSON number
+    if not isinstance(email, str) or not email.strip() or SURROGATE.search(email):
+        return SKIPPED  # (a JSON "\\ud800" escape decodes to a lone surrogate: no text, no address)
+    reasons = []
+    if entry_id is None or entry_id < 1:
+        entry_id = None
+        reasons.append("id_not_usable")
+    if "@" not in email:
+        reasons.append("not_an_email")
+    moment = None
+    if isinstance(created, str) and API_DATE.fullmatch(created.strip()):
+        with contextlib.suppress(ValueError):
+            moment = datetime.strptime(created.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS).isoformat()
+    if moment is None:
+        reasons.append("date_not_readable")
+    if reasons:
+        return entry_id, email.strip(), moment, ",".join(reasons)
+    return entry_id, email.strip(), moment
 
 
-def records_of(entries: list[object], count: object) -> Expected:
-    """The list, if every entry is a record, no id repeats and ``nbData`` counts them."""
+def records_of(entries: list[object], count: object, *, strict: bool) -> Expected:
+    """The list, if no usable id repeats and ``nbData`` counts the entries; strict: if every entry is sound."""
     records = [record_of(entry) for entry in entries]
-    ids = [record[0] for record in records if record is not None]
-    if None in records or len(set(ids)) != len(ids) or int_of(count) != len(records):
+    # Every usable id counts, an entry without an address included: a repeated id means a corrupt answer.
+    ids = [entry_id for entry in entries if isinstance(entry, dict) and (entry_id := int_of(entry.get("id")))]
+    ids = [entry_id for entry_id in ids if entry_id > 0]
+    if len(set(ids)) != len(ids) or int_of(count) != len(records):
         return Refusal()
-    return tuple(record for record in records if record is not None)
+    if strict and any(record == SKIPPED or len(record) == 4 for record in records):
+        return Refusal()
+    return tuple(record for record in records if not isinstance(record, str))
 
 
 def json_document(body: bytes) -> tuple[object, bool] | None:
@@ -198,7 +218,7 @@ def xml_values(body: bytes, max_depth: int | None = MAX_DEPTH) -> list[object] |
     return root if isinstance(root, list) else []
 
 
-def reference_json(body: bytes) -> Expected:
+def reference_json(body: bytes, *, strict: bool = False) -> Expected:
     parsed = json_document(body)
     if parsed is None:
         code = small_xml_error_code(body)  # an error may come in the other format
@@ -217,10 +237,10 @@ def reference_json(body: bytes) -> Expected:
     if bool_of(document.get("success")) is not True or int_of(document.get("code")) != 200:
         return Refusal()
     data = document.get("data")
-    return records_of(data, document.get("nbData")) if isinstance(data, list) else Refusal()
+    return records_of(data, document.get("nbData"), strict=strict) if isinstance(data, list) else Refusal()
 
 
-def reference_xml(body: bytes) -> Expected:
+def reference_xml(body: bytes, *, strict: bool = False) -> Expected:
     values = xml_values(body)
     if values is None:  # not positional XML; an error envelope may still be read from it
         parsed = json_document(body)
@@ -241,7 +261,8 @@ def reference_xml(body: bytes) -> Expected:
         data = [] if not data.strip() else None  # an empty list is an empty <entry>
     if data is None or not all(isinstance(entry, list) and all(isinstance(f, str) for f in entry) for entry in data):
         return Refusal()
-    return records_of([dict(zip(RECORD_NAMES, entry, strict=False)) for entry in data], fields["nbData"])
+    entries = [dict(zip(RECORD_NAMES, entry, strict=False)) for entry in data]
+    return records_of(entries, fields["nbData"], strict=strict)
 
 
 def small_xml_error_code(body: bytes) -> int | None:
@@ -250,7 +271,7 @@ def small_xml_error_code(body: bytes) -> int | None:
     return error_code(dict(zip(ERROR_NAMES, values, strict=False))) if values else None
 
 
-REFERENCES: dict[str, Callable[[bytes], Expected]] = {"json": reference_json, "xml": reference_xml}
+REFERENCES: dict[str, Callable[..., Expected]] = {"json": reference_json, "xml": reference_xml}
 
 
 # --- the package: the hook's two list readers, over a canned answer -----------------------------
@@ -273,29 +294,32 @@ class Reader:
     """A hook whose session answers with canned bytes, and a check of its readings against the reference."""
 
     hook: MailPartnerHook
+    strict_hook: MailPartnerHook  # (the same session)
     canned: CannedAnswer
 
-    def read(self, body: bytes, response_format: str, chunk: int | None = None) -> list[Records | MailPartnerError]:
-        """What both list methods make of ``body``: the records, or the error they raised.
+    def read(
+        self, body: bytes, response_format: str, chunk: int | None = None
+    ) -> list[tuple[Records | MailPartnerError, bool]]:
+        """What the list methods make of ``body``: the records, or the error they raised, and whether strict.
 
         :param chunk: the size of the chunks the parsers get, for chunk boundaries anywhere (a real
             answer is read in 1 MB chunks); at most ~512 chunks, since each costs a Python loop.
         """
         self.canned.body = body
-        hook, chosen = self.hook, {"response_format": response_format}
-        readers: tuple[Callable[[], Iterable[tuple[object, ...]]], ...] = (
-            lambda: (tuple(record.values()) for record in hook.iter_unsubscribe_records(**chosen)),
-            lambda: (tuple(entry.as_record().values()) for entry in hook.iter_unsubscribes(**chosen)),
+        hook, strict, chosen = self.hook, self.strict_hook, {"response_format": response_format}
+        readers: tuple[tuple[Callable[[], Iterable[tuple[object, ...]]], bool], ...] = (
+            (lambda: (tuple(record.values()) for record in hook.iter_unsubscribe_records(**chosen)), False),
+            (lambda: (tuple(entry.as_record().values()) for entry in hook.iter_unsubscribes(**chosen)), False),
+            (lambda: (tuple(record.values()) for record in strict.iter_unsubscribe_records(**chosen)), True),
         )
         with pytest.MonkeyPatch.context() as patch:
             if chunk is not None:
                 patch.setattr(exchange, "CHUNK_SIZE", max(chunk, len(body) // 512))
-            return [timed_reading(reader, len(body)) for reader in readers]
+            return [(timed_reading(reader, len(body)), is_strict) for reader, is_strict in readers]
 
     def check(self, body: bytes, response_format: str, chunk: int | None = None) -> None:
-        expected = REFERENCES[response_format](body)
-        for got in self.read(body, response_format, chunk):
-            assert_as_expected(got, expected, body)
+        for got, strict in self.read(body, response_format, chunk):
+            assert_as_expected(got, REFERENCES[response_format](body, strict=strict), body)
 
 
 def timed_reading(read: Callable[[], Iterable[tuple[object, ...]]], size: int) -> Records | MailPartnerError:
@@ -342,10 +366,11 @@ def reader() -> Iterator[Reader]:
     }
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW_CONN_MAILPARTNER_FUZZ", json.dumps(connection))
-        hook = MailPartnerHook("mailpartner_fuzz")
+        hook, strict = MailPartnerHook("mailpartner_fuzz"), MailPartnerHook("mailpartner_fuzz", strict=True)
         canned = CannedAnswer()
         hook.get_conn().mount("http://", canned)
-        yield Reader(hook, canned)
+        strict.get_conn().mount("http://", canned)
+        yield Reader(hook, strict, canned)
 
 
 # --- answers: a model rendered as JSON or positional XML, then mutated -------------------------
