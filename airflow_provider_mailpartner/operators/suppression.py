@@ -138,12 +138,15 @@ def manifest_of(unsubscribes: Mapping[str, object] | str) -> Mapping[str, object
     text = str(unsubscribes).strip()
     if not text.startswith("{"):
         return None
+    from airflow_provider_mailpartner.personal_data import mask_addresses
+
+    shown = repr(mask_addresses(text)[:200])  # (it may be records: addresses are personal data)
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise ValueError(f"unsubscribes is neither a manifest nor a path: {text[:200]!r}") from None
+        raise ValueError(f"unsubscribes is neither a manifest nor a path: {shown}") from None
     if not isinstance(value, Mapping):
-        raise ValueError(f"unsubscribes is neither a manifest nor a path: {text[:200]!r}")
+        raise ValueError(f"unsubscribes is neither a manifest nor a path: {shown}")
     return value
 
 

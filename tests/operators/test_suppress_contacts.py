@@ -136,3 +136,19 @@ def test_bad_arguments_are_refused_when_the_dag_is_parsed(arguments, message):
 def test_the_summary_is_plain_json(contacts, run_dag):
     result = run_dag(TASKS.format(root=contacts, unsubscribes="fetch.output"))
     json.dumps(result.xcoms["suppress"])
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        '{"records": [{"id": 1, "email": "jean.dupont@example.fr", "created_at": null}]}',  # JSON, not Python
+        "{'email': 'jean.dupont@example.fr'} and more",
+    ],
+)
+def test_text_that_is_not_a_manifest_is_refused_without_quoting_the_addresses_it_holds(given):
+    from airflow_provider_mailpartner.operators.suppression import manifest_of
+
+    with pytest.raises(ValueError, match="neither a manifest nor a path") as caught:
+        manifest_of(given)
+    assert "j***@e***.fr" in str(caught.value)
+    assert "jean.dupont" not in str(caught.value)
