@@ -27,7 +27,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "json")
 CSV_HEADER = ("id", "email", "created_at", "odd")
 """A record's fields; ``odd`` is empty (absent in JSON) unless the entry was odd (``records.ODD_REASONS``)."""
 _REQUIRED = CSV_HEADER[:3]  # (files written before odd entries were kept have only these columns)
-_BLOCK_RECORDS = 1000  # records per write (~80 KB): fewer calls to encode, hash and write (docs/benchmarks.md)
+_BLOCK_RECORDS = 250  # records per write (~20 KB): few enough calls to encode, hash and write (docs/benchmarks.md)
 _ENCODER = msgspec.json.Encoder()  # UTF-8, keys in the dict's order, no spaces
 _R = TypeVar("_R")
 

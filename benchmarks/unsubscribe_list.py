@@ -135,7 +135,7 @@ def main() -> int:
     for row in rows:
         print(
             f"| {row['entries']:,} | {row['variant']} | {row['seconds']:.2f} | {row['ratio']:.2f} "
-            f"| {row['peak_rss_mb']:.0f} |"
+            f"| {row['peak_rss_mb']:.1f} |"
         )
     return 0
 

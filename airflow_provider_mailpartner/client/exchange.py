@@ -21,7 +21,7 @@ from airflow_provider_mailpartner.client.retry import Retryable
 from airflow_provider_mailpartner.connection_settings import ConnectionSettings
 from airflow_provider_mailpartner.exceptions import MailPartnerResponseError, MailPartnerTransportError
 
-CHUNK_SIZE = 1 << 18  # bytes read at a time, from the socket and from the spool
+CHUNK_SIZE = 1 << 16  # bytes read at a time, from the socket and from the spool (larger: only more memory)
 SPOOL_IN_MEMORY = 4 << 20  # larger bodies go to a temporary file, not to RAM
 ATTEMPT_TIMEOUTS = 30  # one attempt may take 30 x the connection's timeout in all (5 min by default)
 USER_AGENT = "airflow-provider-mailpartner"

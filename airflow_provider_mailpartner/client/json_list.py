@@ -38,7 +38,7 @@ from airflow_provider_mailpartner.client.json_fields import (
 )
 from airflow_provider_mailpartner.records import Entry
 
-WINDOW = 1 << 16  # bytes per msgspec call (some 800 entries): larger windows only add memory
+WINDOW = 1 << 14  # bytes per msgspec call (some 200 entries): larger windows only add memory
 MAX_HEAD = 1 << 20  # the fields before the list are a few dozen bytes
 MAX_WINDOW = 64 << 20  # one entry is ~100 bytes; a window that never ends is refused
 _HEAD_CANDIDATES = 64  # places that look like the list's key, tried before the answer is refused
