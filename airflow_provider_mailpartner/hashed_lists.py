@@ -44,6 +44,7 @@ HASHED_FORMAT = "hashed"
 NORMALIZATION = "trim-nfc-casefold-idna-utf8"
 """What was hashed: :func:`~airflow_provider_mailpartner.suppression.normalize_email`'s key, as UTF-8."""
 MANIFEST_SUFFIX = ".manifest.json"
+MIN_SECRET_BYTES = 16
 
 _HEX_LENGTHS = {"md5": 32, "sha256": 64, "hmac-sha256": 64}
 _DETECTED: dict[int, HashAlgorithm] = {32: "md5", 64: "sha256"}  # an HMAC-SHA256 list can only be declared
@@ -148,6 +149,12 @@ def _connection_secret(conn_id: str) -> bytes:
             f"Connection {conn_id!r} has no password: the HMAC secret goes there", conn_id=conn_id
         )
     secret = password.encode()
+    if len(secret) < MIN_SECRET_BYTES:  # (Airflow's masker also leaves secrets under 5 characters unmasked)
+        raise MailPartnerConfigError(
+            f"Connection {conn_id!r}: the HMAC secret is shorter than {MIN_SECRET_BYTES} bytes, short enough "
+            "to be guessed; agree on a longer one with the partner",
+            conn_id=conn_id,
+        )
     for form in (password, secret.hex(), base64.b64encode(secret).decode()):
         mask_secret(form)
     return secret
@@ -238,31 +245,55 @@ def write_manifest(manifest: HashedManifest, target: ObjectStoragePath) -> None:
         handle.write((json.dumps(manifest, indent=2) + "\n").encode())
 
 
+class HashedListPublication:
+    """A hashed list being written to its staging files, published when its :func:`publishing_hashed_list`
+    block ends without error."""
+
+    def __init__(self, writer: HashedListWriter, target: ObjectStoragePath, manifest_staging: ObjectStoragePath):
+        self.writer = writer
+        self._target = target
+        self._manifest_staging = manifest_staging
+        self.manifest: HashedManifest | None = None
+
+    def write(self, records: Sequence[Mapping[str, object]]) -> None:
+        self.writer.write(records)
+
+    def finish(self) -> HashedManifest:
+        """Write the digests and the manifest to their staging files (once): all that is left is to move them.
+
+        A caller publishing other files with this one calls it before moving those, so that a
+        failure while writing (a full disk, a stopped task) leaves every file as it was.
+        """
+        if self.manifest is None:
+            self.writer.close()
+            self.manifest = self.writer.manifest(self._target)
+            write_manifest(self.manifest, self._manifest_staging)
+        return self.manifest
+
+
 @contextmanager
 def publishing_hashed_list(
     path: ObjectStoragePath | str, hasher: AddressHasher, *, lineage: bool = True
-) -> Iterator[HashedListWriter]:
-    """A writer whose list, and its manifest beside it, are published when the block ends without error.
-
-    Both are written to staging files first and published only once both are complete (the
-    manifest first); on any error neither changes. The writer's :meth:`~HashedListWriter.manifest`
-    is the published manifest. ``lineage`` is :func:`~airflow_provider_mailpartner.storage.staged`'s.
+) -> Iterator[HashedListPublication]:
+    """A hashed list and its manifest beside it, written to staging files and published when the block
+    ends without error: an error while writing changes neither. The list is moved into place first,
+    then its manifest; a reader checks one against the other, so a failure between the two moves
+    fails closed. ``lineage`` is :func:`~airflow_provider_mailpartner.storage.staged`'s.
     """
     target = storage_path(path)
     with (
-        staged(target, lineage=lineage) as list_staging,
         staged(manifest_path(target), lineage=lineage) as manifest_staging,
+        staged(target, lineage=lineage) as list_staging,
+        open_without_lineage(list_staging) as handle,
     ):
-        with open_without_lineage(list_staging) as handle:
-            writer = HashedListWriter(handle, hasher)
-            yield writer
-            writer.close()
-        write_manifest(writer.manifest(target), manifest_staging)
+        publication = HashedListPublication(HashedListWriter(handle, hasher), target, manifest_staging)
+        yield publication
+        manifest = publication.finish()
     log.info(
         "Hashed list (%s): %d digests, %d entries that are not e-mail addresses left out",
         hasher.algorithm,
-        writer.count,
-        writer.unmatchable,
+        manifest["count"],
+        manifest["unmatchable"],
     )
 
 
@@ -275,10 +306,10 @@ def write_hashed_list(
 ) -> HashedManifest:
     """Write the hashed list of ``records``' addresses to ``path`` and its manifest beside it, atomically
     (:func:`publishing_hashed_list`). Memory grows with the number of digests, not with anything else."""
-    with publishing_hashed_list(path, hasher, lineage=lineage) as writer:
+    with publishing_hashed_list(path, hasher, lineage=lineage) as publication:
         for block in blocks(records):
-            writer.write(block)
-    return writer.manifest(storage_path(path))
+            publication.write(block)
+    return publication.finish()
 
 
 class HashedList(NamedTuple):
@@ -341,6 +372,12 @@ def _declared_or_detected(
     detected = _DETECTED.get(len(first_line.rstrip(b"\r\n")))
     if detected is None:
         raise HashedListError(f"{source}: line 1 is not an MD5 (32 hex digits) or SHA-256 (64) digest")
+    if detected == "sha256":  # (an undeclared HMAC list would match nobody, and say nothing)
+        log.warning(
+            "%s: read as SHA-256 from its digests' length; an HMAC-SHA256 list has the same length and "
+            "must be declared with its hasher, or it matches no contact",
+            source,
+        )
     return AddressHasher(detected)
 
 

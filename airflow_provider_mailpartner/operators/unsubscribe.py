@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_mailpartner.add_outcomes import Outcome, OutcomeRow
+    from airflow_provider_mailpartner.hashed_lists import HashedListPublication
     from airflow_provider_mailpartner.hooks.mailpartner import MailPartnerHook
 
 DEFAULT_MAX_XCOM_RECORDS = 20_000
@@ -222,14 +223,17 @@ class UnsubscribeListOperator(TemplatedOperator):
         records: Iterable[UnsubscribeRecord],
         keep: Callable[[UnsubscribeRecord], bool] | None,
     ) -> ListManifest:
-        """:meth:`_published`, the whole list hashed on the way (published after the list; an error: neither)."""
+        """:meth:`_published`, the whole list hashed on the way: every file is complete in staging before
+        any is moved, the hashed list last (a refused run publishes neither)."""
         from airflow_provider_mailpartner.hashed_lists import hasher_from_connection, publishing_hashed_list
 
+        output = storage_path(str(self.output_path), "output_path")
         hashed = storage_path(str(self.hashed_path), "hashed_path")
+        _check_distinct_targets(str(hashed), str(output))  # (rendered: checked again)
         hasher = hasher_from_connection(self.hash_algorithm, self.hash_conn_id)
-        with publishing_hashed_list(hashed, hasher, lineage=False) as writer:  # (lineage: OpenLineage, below)
-            manifest = self._published(context, _hashed_on_the_way(records, writer.write), keep)
-        manifest["hashed_list"] = dict(writer.manifest(hashed))
+        with publishing_hashed_list(hashed, hasher, lineage=False) as publication:  # (lineage: OpenLineage, below)
+            manifest = self._published(context, _hashed_on_the_way(records, publication), keep)
+        manifest["hashed_list"] = dict(publication.finish())
         self._describe_asset_event(context, str(hashed), manifest["hashed_list"])
         return manifest
 
@@ -501,15 +505,29 @@ def _check_hashed(hashed_path: object, output_path: object, algorithm: str, conn
         raise ValueError("hashed_path needs output_path: the hashed list is written beside the list's file")
     refuse_relative(hashed_path, "hashed_path")
     check_hash_arguments(algorithm, conn_id)
+    if untemplated(hashed_path) is not None and untemplated(output_path) is not None:
+        _check_distinct_targets(str(hashed_path), str(output_path))
 
 
 def _hashed_on_the_way(
-    records: Iterable[UnsubscribeRecord], write: Callable[[list[UnsubscribeRecord]], None]
+    records: Iterable[UnsubscribeRecord], publication: HashedListPublication
 ) -> Iterator[UnsubscribeRecord]:
-    """``records`` passed through, each block also handed to ``write`` (the whole list: before any filter)."""
+    """``records`` passed through, each block also hashed (the whole list: before any filter); once they are
+    all read, the hashed list is finished in staging, before the list's own files are moved."""
     for block in blocks(records):
-        write(block)
+        publication.write(block)
         yield from block
+    publication.finish()
+
+
+def _check_distinct_targets(hashed_path: str, output_path: str) -> None:
+    """Refuse a hashed list that would overwrite the list, its changes file, or the other way round."""
+    from airflow_provider_mailpartner.hashed_lists import MANIFEST_SUFFIX
+
+    hashed = {asset_uri(hashed_path), asset_uri(hashed_path + MANIFEST_SUFFIX)}
+    stem, dot, suffix = output_path.rpartition(".")
+    if hashed & {asset_uri(output_path), asset_uri(f"{stem}.changes{dot}{suffix}" if dot else output_path)}:
+        raise ValueError(f"hashed_path {hashed_path!r} would overwrite output_path or its changes file: give another")
 
 
 def _odd_counts(records: ListEntries[UnsubscribeRecord]) -> dict[str, int]:

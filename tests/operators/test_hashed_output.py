@@ -122,3 +122,44 @@ def test_hashed_arguments_are_refused_when_the_dag_is_parsed(arguments, message)
     given = {"output_path": "file:///data/u.jsonl", "hashed_path": "file:///data/h.txt", **arguments}
     with pytest.raises(ValueError, match=message):
         UnsubscribeListOperator(task_id="fetch", **given)
+
+
+def test_a_failure_while_hashing_publishes_nothing_at_all(connection, tmp_path, monkeypatch):
+    from airflow_provider_mailpartner.hashed_lists import HashedListWriter
+
+    connection.backend.seed(LISTED)
+
+    def disk_full(self: HashedListWriter) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(HashedListWriter, "close", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        fetch(tmp_path)
+    assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == []  # no list, no state, no staging
+
+
+@pytest.mark.parametrize("hashed", ["u.jsonl", "u.changes.jsonl"])
+def test_a_hashed_path_that_would_overwrite_the_list_is_refused(tmp_path, connection, hashed):
+    with pytest.raises(ValueError, match="would overwrite output_path or its changes file"):
+        UnsubscribeListOperator(
+            task_id="fetch", output_path=f"file://{tmp_path}/u.jsonl", hashed_path=f"file://{tmp_path}/{hashed}"
+        )
+    templated = UnsubscribeListOperator(  # the same, known only once rendered
+        task_id="fetch",
+        output_path=f"file://{tmp_path}/{{{{ run_id }}}}/u.jsonl",
+        hashed_path=f"file://{tmp_path}/{{{{ run_id }}}}/{hashed}",
+        state_path=f"file://{tmp_path}/state",
+    )
+    templated.output_path = f"file://{tmp_path}/r/u.jsonl"
+    templated.hashed_path = f"file://{tmp_path}/r/{hashed}"
+    with pytest.raises(ValueError, match="would overwrite"):
+        templated.execute({"params": {}, "run_id": "r"})  # type: ignore[arg-type]
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_short_hmac_secret_is_refused(connection, tmp_path, monkeypatch):
+    from airflow_provider_mailpartner.exceptions import MailPartnerConfigError
+
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNER_HMAC", json.dumps({"conn_type": "generic", "password": "abc12"}))
+    with pytest.raises(MailPartnerConfigError, match="shorter than 16 bytes"):
+        fetch(tmp_path, hash_algorithm="hmac-sha256", hash_conn_id="partner_hmac")
