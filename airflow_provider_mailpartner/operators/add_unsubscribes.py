@@ -130,12 +130,14 @@ class AddUnsubscribesOperator(AddressPushOperator):
         if self.send_nothing or self.max_adds is not None:  # what is new, from the list as it is now
             new, listed = _split_listed(addresses, hook)
             self._check_max_adds(len(new), len(listed), len(invalid))
-        sent = _would_add(new) if self.send_nothing else self._push(hook, new)
+        sent, stopped = (_would_add(new), None) if self.send_nothing else self._push(hook, new)
         outcomes = {address: sent[address] if address in sent else listed[address] for address in addresses}
         rows = outcome_rows(invalid, outcomes, _NOT_SENT)
         result = _add_result(rows, self.send_nothing)
         if (written := self.write_result(rows)) is not None:
             result["result_path"] = written
+        if stopped is not None:  # a credential or configuration error: the same for every address
+            raise stopped
         self.log.info(
             "%s %d address(es) to MailPartner in %.1f s: %s",
             "Dry run, nothing sent: checked" if self.send_nothing else "Pushed",
@@ -166,8 +168,11 @@ class AddUnsubscribesOperator(AddressPushOperator):
             counts={"would_add": new, "already_listed": listed, "invalid": invalid, "added": 0, "failed": 0},
         )
 
-    def _push(self, hook: MailPartnerHook, addresses: list[str]) -> dict[str, int | Exception | None]:
-        """Add each address on the pool; the first credential or configuration error stops the rest."""
+    def _push(
+        self, hook: MailPartnerHook, addresses: list[str]
+    ) -> tuple[dict[str, int | Exception | None], Exception | None]:
+        """Add each address on the pool; the first credential or configuration error stops the rest (and is
+        returned, for the task to raise once the outcomes are written)."""
         from airflow_provider_mailpartner.exceptions import MailPartnerAuthError, MailPartnerConfigError
 
         stop = threading.Event()
@@ -187,9 +192,7 @@ class AddUnsubscribesOperator(AddressPushOperator):
 
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="mailpartner-add") as pool:
             outcomes = dict(zip(addresses, pool.map(add, addresses), strict=True))
-        if fatal:
-            raise fatal[0]
-        return outcomes
+        return outcomes, fatal[0] if fatal else None
 
     def get_openlineage_facets_on_complete(self, task_instance: object) -> OperatorLineage[Any, Any]:
         """Lineage for the OpenLineage provider: the input file (if any) in, MailPartner's unsubscribe list out."""

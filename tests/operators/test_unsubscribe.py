@@ -7,6 +7,7 @@ import hashlib
 import io
 import itertools
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -324,14 +325,22 @@ def test_add_counts_an_address_the_api_refuses_as_invalid_not_failed(connection,
     assert result.xcoms["push"] == {"added": 0, "already_listed": 0, "invalid": 1, "failed": 0}
 
 
-def test_add_stops_at_the_first_credential_error(sandbox, monkeypatch, run_dag):
+def test_add_stops_at_the_first_credential_error_and_still_writes_each_outcome(sandbox, monkeypatch, tmp_path):
+    from airflow_provider_mailpartner.exceptions import MailPartnerAuthError
+
     monkeypatch.setenv(
         "AIRFLOW_CONN_MAILPARTNER_DEFAULT", json.dumps({**sandbox.connection_dict(), "password": "bad-key"})
     )
     emails = [f"user{n}@example.com" for n in range(60)]
-    result = run_dag(f"AddUnsubscribesOperator(task_id='push', emails={emails!r}, max_workers=2)")
-    assert result.state == "failed"
+    operator = AddUnsubscribesOperator(
+        task_id="push", emails=emails, max_workers=2, result_path=f"file://{tmp_path}/added.csv"
+    )
+    with pytest.raises(MailPartnerAuthError):  # the key's error, as it is: not one failure per address
+        operator.execute({})  # type: ignore[arg-type]
     assert len(sandbox.requests) <= 4, "one refused key must not cost one request per address"
+    outcomes = Counter(row["outcome"] for row in csv.DictReader((tmp_path / "added.csv").open()))
+    assert outcomes["not_sent"] >= 56
+    assert outcomes["failed"] + outcomes["not_sent"] == 60
 
 
 def test_a_run_removes_staging_files_of_runs_killed_long_ago_but_not_a_live_writers(connection, run_dag, tmp_path):
