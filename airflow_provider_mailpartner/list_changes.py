@@ -5,8 +5,8 @@ Entries are matched by id: an id only in the new snapshot was ``added``, one onl
 both whose address or date differs ``changed``. The changes are exactly the set difference of the
 two snapshots, keyed by id. Odd entries without a usable id are matched by their address as sent
 (two such entries with the same address count as one). An entry whose id becomes unusable (or
-usable again) from one snapshot to the next is reported ``removed`` under one key and ``added``
-under the other: the comparison cannot tell it from a re-subscription and a new unsubscribe.
+usable again) is ``changed``, found by its address: not a re-subscription and a new unsubscribe,
+which a sudden run of ids of 0 from MailPartner would otherwise make count against the guards.
 
 MailPartner lists its entries by rising id, so the two snapshots are compared as a merge, one
 entry of each at a time, in flat memory. Snapshots not in id order are compared by id in memory.
@@ -47,14 +47,38 @@ class Change(TypedDict):
     change: ChangeKind
 
 
-def changes(previous: Iterable[SnapshotRow], current: Iterable[SnapshotRow], *, in_id_order: bool) -> Iterator[Change]:
+def changes(
+    previous: Iterable[SnapshotRow],
+    current: Iterable[SnapshotRow],
+    *,
+    in_id_order: bool,
+    without_id: tuple[dict[str, SnapshotRow], dict[str, SnapshotRow]] | None = None,
+) -> Iterator[Change]:
     """The changes from ``previous`` to ``current``; ``in_id_order`` says both are in rising id order
-    (entries without an id aside)."""
-    before: dict[str, SnapshotRow] = {}
-    now: dict[str, SnapshotRow] = {}
-    keyed = (_with_id(previous, before), _with_id(current, now))
-    yield from _merged(*keyed) if in_id_order else _by_id(*keyed)
+    (entries without an id aside).
+
+    :param without_id: each snapshot's entries without an id, by address (:func:`rows_without_id`),
+        when either has some: read first, so that an entry whose id became unusable, or usable, is
+        matched by its address as it goes by.
+    """
+    compare = _merged if in_id_order else _by_id
+    before: dict[str, SnapshotRow]
+    now: dict[str, SnapshotRow]
+    if without_id is None:  # gathered as they go by
+        before, now = {}, {}
+        yield from compare(_with_id(previous, before), _with_id(current, now))
+    else:  # gathered already: matched against the changes by id
+        before, now = without_id
+        yield from _reconciled(compare(_having_id(previous), _having_id(current)), before, now)
     yield from _by_address(before, now)
+
+
+def rows_without_id(rows: Iterable[SnapshotRow]) -> dict[str, SnapshotRow]:
+    """A snapshot's entries without an id, by address."""
+    without: dict[str, SnapshotRow] = {}
+    for _ in _with_id(rows, without):
+        pass
+    return without
 
 
 def _with_id(rows: Iterable[SnapshotRow], without: dict[str, SnapshotRow]) -> Iterator[SnapshotRow]:
@@ -66,6 +90,25 @@ def _with_id(rows: Iterable[SnapshotRow], without: dict[str, SnapshotRow]) -> It
             without[row.email] = row if kept is None else min(kept, row, key=_order)
         else:
             yield row
+
+
+def _having_id(rows: Iterable[SnapshotRow]) -> Iterator[SnapshotRow]:
+    return (row for row in rows if row.id is not None)
+
+
+def _reconciled(
+    found: Iterable[Change], before: dict[str, SnapshotRow], now: dict[str, SnapshotRow]
+) -> Iterator[Change]:
+    """Changes by id, an entry that lost its id (or gained one) told by its address: ``changed``."""
+    for change in found:
+        email = change["email"]
+        if change["change"] == "removed" and email in now:
+            yield _change(now.pop(email), "changed")
+        elif change["change"] == "added" and email in before:
+            del before[email]
+            yield {**change, "change": "changed"}
+        else:
+            yield change
 
 
 def _order(row: SnapshotRow) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
-from airflow_provider_mailpartner.list_changes import CHANGE_FIELDS, Guards, changes
+from airflow_provider_mailpartner.list_changes import CHANGE_FIELDS, Guards, changes, rows_without_id
 from airflow_provider_mailpartner.list_state import (
     STATE_FILE,
     STATE_VERSION,
@@ -124,7 +124,7 @@ def _write_list(
     """The list to the user's file (filtered) and the whole list to the snapshot, in one pass: the
     file's count and SHA-256, and the snapshot."""
     output_staging, output_format = output
-    in_id_order, last_id = True, 0
+    in_id_order, last_id, without_id = True, 0, 0
     with (
         open_without_lineage(output_staging) as output_handle,
         open_without_lineage(snapshot_staging) as snapshot_handle,
@@ -135,6 +135,7 @@ def _write_list(
             listed.write(block if keep is None else [record for record in block if keep(record)])
             ids = cast("list[int]", [record["id"] for record in block])
             if None in ids:  # odd entries without a usable id: compared by address (list_changes)
+                without_id += ids.count(None)  # type: ignore[arg-type]
                 ids = [entry_id for entry_id in ids if entry_id is not None]
             if ids:
                 in_id_order = in_id_order and ids[0] > last_id and ids == sorted(ids)  # (the reader refuses repeats)
@@ -145,6 +146,7 @@ def _write_list(
         "sha256": snapshot_sha256,
         "count": whole.count,
         "in_id_order": in_id_order,
+        "without_id": without_id,
     }
     return listed.count, output_sha256, snapshot
 
@@ -159,11 +161,18 @@ def _write_changes(
     state_file = tracking.folder / STATE_FILE
     before = snapshot_rows(previous, state_file) if previous else iter(())
     in_id_order = current["in_id_order"] and (previous is None or previous["in_id_order"])
+    without_id = None
+    if previous and (current.get("without_id") or previous.get("without_id")):  # (rare: read them first)
+        without_id = (
+            rows_without_id(snapshot_rows(previous, state_file)),
+            rows_without_id(snapshot_rows(current, state_file)),
+        )
     counts: Counter[str] = Counter(added=0, removed=0, changed=0)
     staging, output_format = target
     with open_without_lineage(staging) as handle:
         writer = RecordWriter(handle, output_format, CHANGE_FIELDS)
-        for block in blocks(changes(before, snapshot_rows(current, state_file), in_id_order=in_id_order)):
+        found = changes(before, snapshot_rows(current, state_file), in_id_order=in_id_order, without_id=without_id)
+        for block in blocks(found):
             writer.write(block)
             counts.update(change["change"] for change in block)
         return counts, writer.close()

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from hashlib import sha256 as new_sha256
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import msgspec
 
@@ -53,6 +53,7 @@ class SnapshotRef(TypedDict):
     sha256: str
     count: int
     in_id_order: bool
+    without_id: NotRequired[int]  # odd entries without a usable id (absent: none, as before they were kept)
 
 
 class ListState(TypedDict):

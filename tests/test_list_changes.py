@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_mailpartner.exceptions import MailPartnerGuardError
-from airflow_provider_mailpartner.list_changes import Guards, SnapshotRow, changes
+from airflow_provider_mailpartner.list_changes import Guards, SnapshotRow, changes, rows_without_id
 
 
 def row(entry_id: int, email: str = "", created_at: str = "2024-03-01T09:30:00+01:00") -> SnapshotRow:
@@ -54,6 +54,29 @@ def test_entries_without_a_usable_id_are_matched_by_their_address(in_id_order):
     ]
     (added,) = [c for c in changes(previous, current, in_id_order=in_id_order) if c["email"] == "new@example.fr"]
     assert added["odd"] == odd  # the change carries the flag
+
+
+def reconciled(previous: list[SnapshotRow], current: list[SnapshotRow]) -> list[tuple[str, str, int | None]]:
+    """The changes as the list operator computes them when either snapshot has entries without an id."""
+    without_id = (rows_without_id(previous), rows_without_id(current))
+    found = changes(previous, current, in_id_order=True, without_id=without_id)
+    return sorted((c["change"], c["email"], c["id"]) for c in found)
+
+
+def test_an_entry_that_loses_its_id_is_changed_not_removed_and_added():
+    odd = SnapshotRow(None, "user5@example.fr", "2024-03-01T09:30:00+01:00", "id_not_usable")
+    assert reconciled([row(1), row(5), row(7)], [row(1), odd, row(7), row(9)]) == [
+        ("added", "user9@example.fr", 9),
+        ("changed", "user5@example.fr", None),
+    ]
+    assert reconciled([row(1), odd], [row(1), row(5)]) == [("changed", "user5@example.fr", 5)]  # and back
+
+
+def test_without_ids_to_reconcile_both_ways_of_comparing_agree():
+    previous = [row(1), SnapshotRow(None, "gone@example.fr", None, "id_not_usable"), row(3)]
+    current = [row(1), row(3, "new@example.fr"), SnapshotRow(None, "new.odd@example.fr", None, "id_not_usable")]
+    lazy = sorted((c["change"], c["email"], c["id"]) for c in changes(previous, current, in_id_order=True))
+    assert reconciled(previous, current) == lazy
 
 
 def test_two_entries_without_an_id_for_one_address_make_no_change_by_their_order():

@@ -317,3 +317,23 @@ def test_a_run_run_again_reports_the_same_changes_not_none(connection: MailPartn
     assert (tmp_path / "runs/day2/unsubscribes.changes.jsonl").read_bytes() == changes
     assert (again["removed"], again["previous_sha256"]) == (1, first["previous_sha256"])
     assert fetch(tmp_path, "day3")["removed"] == 0  # the next run compares with day 2's list
+
+
+def test_entries_that_arrive_with_an_id_of_0_are_changes_not_removals_and_trip_no_guard(connection, tmp_path):
+    import json as json_module
+
+    from airflow_provider_mailpartner.testing import Fault as AnswerFault
+
+    connection.backend.generate(100, seed=5)
+    fetch(tmp_path, "day1")
+    entries = connection.backend.entries()
+    data = [{**entry, "id": 0} if number < 10 else entry for number, entry in enumerate(entries)]
+    answer = {"success": True, "code": 200, "nbData": len(data), "data": data}
+    connection.faults.script(AnswerFault.raw(json_module.dumps(answer)), command="unsubscribe/list")
+    manifest = fetch(tmp_path, "day2")  # 10% lose their id: more than max_removed_ratio, were they removals
+    assert (manifest["removed"], manifest["changed"], manifest["added"]) == (0, 10, 0)
+    assert manifest["odd_entries"] == {"id_not_usable": 10}
+    changes = read_jsonl(tmp_path / "runs/day2/unsubscribes.changes.jsonl")
+    assert {(c["id"], c["change"], c["odd"]) for c in changes} == {(None, "changed", "id_not_usable")}
+    manifest = fetch(tmp_path, "day3")  # their ids back
+    assert (manifest["removed"], manifest["changed"], manifest["added"]) == (0, 10, 0)
