@@ -101,8 +101,9 @@ class AddUnsubscribesOperator(AddressPushOperator):
     :param max_adds: refuse, before anything is sent, to add more addresses than this in one run
         (those not on the list now; it is read first): a wrong file or column must not put a
         whole CRM on the list. Default: no cap.
-    :param strict: refuse MailPartner's list, and send nothing, when one of its entries is odd (it is
-        read first); by default odd entries are kept, as the list operator keeps them.
+    :param strict: read MailPartner's list first, and refuse it, sending nothing, when one of its entries
+        is odd. By default the list is read only for ``dry_run`` and ``max_adds``, and odd entries are
+        kept, as the list operator keeps them.
     :return: ``{"added", "already_listed", "invalid", "failed"}`` counts (and ``would_add``, ``result_path``).
     """
 
@@ -127,7 +128,7 @@ class AddUnsubscribesOperator(AddressPushOperator):
         hook = self.paced_hook()
         started = time.monotonic()
         new, listed = addresses, dict[str, None]()
-        if self.send_nothing or self.max_adds is not None:  # what is new, from the list as it is now
+        if self.send_nothing or self.max_adds is not None or self.strict:  # what is new, from the list as it is
             new, listed = _split_listed(addresses, hook)
             self._check_max_adds(len(new), len(listed), len(invalid))
         sent, stopped = (_would_add(new), None) if self.send_nothing else self._push(hook, new)

@@ -132,10 +132,19 @@ def suppression_set(unsubscribes: Mapping[str, object] | str) -> SuppressionSet:
 
 
 def manifest_of(unsubscribes: Mapping[str, object] | str) -> Mapping[str, object] | None:
-    """``unsubscribes`` as a manifest, or None for a path (one templated from XCom arrives as text: read back)."""
+    """``unsubscribes`` as a manifest, or None for a path (one templated from XCom arrives as text: read back).
+
+    Records (a list operator's XCom without ``output_path``) are refused, without quoting them: they
+    hold addresses.
+    """
     if isinstance(unsubscribes, Mapping):
         return unsubscribes
     text = str(unsubscribes).strip()
+    if not isinstance(unsubscribes, str) or text.startswith("["):
+        raise ValueError(
+            "unsubscribes holds records, not the list operator's manifest: give the fetch task an output_path "
+            "and pass its output (the manifest: paths and counts, no addresses in XCom)"
+        )
     if not text.startswith("{"):
         return None
     from airflow_provider_mailpartner.personal_data import mask_addresses

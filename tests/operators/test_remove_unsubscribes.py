@@ -117,7 +117,7 @@ def test_strict_refuses_a_list_with_an_odd_entry_and_sends_nothing(connection, t
     odd = [*LISTED, {"id": 9, "email": "+33612345678", "createdAt": "2024-03-01 09:30:00"}]
     answer = {"success": True, "code": 200, "nbData": len(odd), "data": odd}
     connection.faults.script(Fault.raw(json.dumps(answer)), command="unsubscribe/list")
-    add = AddUnsubscribesOperator(task_id="add", emails=["new@example.fr"], dry_run=True, strict=True)
+    add = AddUnsubscribesOperator(task_id="add", emails=["new@example.fr"], strict=True)  # (strict reads the list)
     run = (lambda: remove(tmp_path, strict=True)) if operator == "remove" else (lambda: add.execute({}))
     with pytest.raises(MailPartnerResponseError, match="email has no '@'"):
         run()

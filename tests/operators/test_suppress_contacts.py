@@ -152,3 +152,14 @@ def test_text_that_is_not_a_manifest_is_refused_without_quoting_the_addresses_it
         manifest_of(given)
     assert "j***@e***.fr" in str(caught.value)
     assert "jean.dupont" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "given", [[{"id": 1, "email": "jean.dupont@example.fr"}], "[{'id': 1, 'email': 'jean.dupont@example.fr'}]"]
+)
+def test_records_instead_of_a_manifest_are_refused_without_quoting_them(given):
+    from airflow_provider_mailpartner.operators.suppression import suppression_set
+
+    with pytest.raises(ValueError, match="holds records, not the list operator's manifest") as caught:
+        suppression_set(given)
+    assert "jean" not in str(caught.value)
