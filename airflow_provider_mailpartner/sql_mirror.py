@@ -159,7 +159,7 @@ class SqlMirror:
         table = self.table
         gone = (  # the entry is not listed as it is, nor by an odd entry that may be it (see the module)
             f"NOT EXISTS (SELECT 1 FROM {_STAGED} s WHERE s.id = {table}.id AND s.email = {table}.email "
-            f"AND s.created_at = {table}.created_at "
+            f"AND {self._instant('s.created_at')} = {self._instant(f'{table}.created_at')} "
             f"AND COALESCE(s.email_key, '') = COALESCE({table}.email_key, '')) "
             f"AND NOT EXISTS (SELECT 1 FROM {_STAGED} s WHERE s.id = {table}.id AND s.created_at IS NULL) "
             f"AND NOT EXISTS (SELECT 1 FROM {_STAGED} s WHERE s.id IS NULL AND s.email_key = {table}.email_key)"
@@ -179,6 +179,11 @@ class SqlMirror:
             (now,),
         )
         return closed, self.cursor.rowcount
+
+    def _instant(self, column: str) -> str:
+        """``column``'s moment, to compare: SQLite keeps ISO text, and one instant may be written with two
+        offsets (the connection's time zone changed); PostgreSQL's timestamptz compares instants already."""
+        return f"strftime('%s', {column})" if isinstance(self.conn, sqlite3.Connection) else column
 
     def _mark(self, marking: ContactMarking, earliest: Listings, now: str) -> tuple[int, int]:
         """Set each listed contact's mark to its address's earliest listing; clear every other mark.

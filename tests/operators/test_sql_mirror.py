@@ -43,6 +43,16 @@ def mirror(manifest: dict, **arguments: object) -> dict:
     return operator.execute({})  # type: ignore[arg-type]
 
 
+def list_file(tmp_path: Path, name: str, records: list[dict]) -> dict:
+    """The list operator's manifest of ``records``, written as it writes them (what the sandbox cannot serve)."""
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_mailpartner.record_files import write_records
+
+    written = write_records(records, ObjectStoragePath(f"file://{tmp_path}/{name}.jsonl"), "jsonl")
+    return {**written, "fetched": len(records), "odd_entries": {}}
+
+
 def key_of(email: str | None) -> str | None:
     try:
         return normalize_email(email) if email is not None else None
@@ -250,10 +260,6 @@ def test_contacts_are_marked_through_a_connection_that_returns_dict_rows(connect
 
 
 def test_odd_entries_without_an_id_or_a_date_get_no_row_but_still_mark_their_contacts(database, tmp_path):
-    from airflow.sdk import ObjectStoragePath
-
-    from airflow_provider_mailpartner.record_files import write_records
-
     dated = "2024-03-01T09:30:00+01:00"
     records = [
         {"id": 1, "email": "a@example.fr", "created_at": dated},
@@ -261,8 +267,7 @@ def test_odd_entries_without_an_id_or_a_date_get_no_row_but_still_mark_their_con
         {"id": 3, "email": "t.date@example.fr", "created_at": None, "odd": "date_not_readable"},
         {"id": 4, "email": "+33612345678", "created_at": dated, "odd": "not_an_email"},
     ]
-    written = write_records(records, ObjectStoragePath(f"file://{tmp_path}/u.jsonl"), "jsonl")
-    manifest = {**written, "fetched": len(records), "odd_entries": {}}
+    manifest = list_file(tmp_path, "u", records)
     database.create_contacts(
         [(1, "A@example.fr", None), (2, "zero.id@example.fr", None), (3, "t.date@example.fr", None)]
     )
@@ -281,13 +286,8 @@ def test_odd_entries_without_an_id_or_a_date_get_no_row_but_still_mark_their_con
 
 @pytest.mark.parametrize("keep_history", [True, False])
 def test_an_entry_that_turns_odd_keeps_its_row_open_as_the_last_version_known(database, tmp_path, keep_history):
-    from airflow.sdk import ObjectStoragePath
-
-    from airflow_provider_mailpartner.record_files import write_records
-
     def day(number: int, records: list[dict]) -> dict:
-        written = write_records(records, ObjectStoragePath(f"file://{tmp_path}/{number}.jsonl"), "jsonl")
-        return mirror({**written, "fetched": len(records), "odd_entries": {}}, keep_history=keep_history)
+        return mirror(list_file(tmp_path, str(number), records), keep_history=keep_history)
 
     dated = "2024-03-01T09:30:00+01:00"
     day(
@@ -309,3 +309,14 @@ def test_an_entry_that_turns_odd_keeps_its_row_open_as_the_last_version_known(da
     summary = day(3, [{"id": 1, "email": "a@example.fr", "created_at": dated}])
     assert (summary["closed"], summary["opened"]) == (1, 0)  # b is gone now; a is as it was
     assert [row[0] for row in database.query(CURRENT)] == [1]
+
+
+def test_the_same_instants_written_with_another_offset_change_nothing(database, tmp_path):
+    # The connection's time zone changed (Europe/Paris to UTC): the same moments, other ISO texts.
+    paris = [{"id": 1, "email": "a@example.fr", "created_at": "2024-03-01T09:30:00+01:00"}]
+    utc = [{"id": 1, "email": "a@example.fr", "created_at": "2024-03-01T08:30:00+00:00"}]
+    mirror(list_file(tmp_path, "paris", paris))
+    summary = mirror(list_file(tmp_path, "utc", utc))
+    assert (summary["opened"], summary["closed"]) == (0, 0)
+    later = [{"id": 1, "email": "a@example.fr", "created_at": "2024-03-01T09:30:00+00:00"}]  # another moment
+    assert mirror(list_file(tmp_path, "later", later))["opened"] == 1
