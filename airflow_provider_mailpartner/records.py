@@ -306,19 +306,19 @@ class RecordParser:
         if checked.date_text is not None and checked.naive is not None:
             created = self.isoformat(checked.date_text, checked.naive)
         record: UnsubscribeRecord = {"id": checked.id, "email": cast(str, checked.email), "created_at": created}
-        if checked.problems:
-            record["odd"] = ",".join(checked.problems)
+        if checked.odd:
+            record["odd"] = checked.odd
         return record
 
     def _kept(self, checked: CheckedEntry) -> bool:
         """Whether the entry is kept: counted when odd (a skipped one by why it was skipped), refused when odd
         and ``strict``."""
+        kept = checked.email is not None
         if checked.problems:
             if self.strict:
                 raise checked.refused()
-            kept = checked.email is not None
             self.odd_entries.update(checked.problems.keys() if kept else checked.problems.keys() & SKIPPED_REASONS)
-        return checked.email is not None
+        return kept
 
     def isoformat(self, text: str, naive: datetime) -> str:
         """The ISO form of ``naive`` read in the zone (``text`` is its ``YYYY-MM-DD HH:MM:SS``)."""
